@@ -1,0 +1,1 @@
+"""Freshness, answers and the in-memory status cache."""

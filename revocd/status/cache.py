@@ -1,0 +1,107 @@
+"""The in-memory status cache: the configured issuers and their current evidence.
+
+Each issuer's `IssuerEvidence` is immutable; accepting a CRL builds a new one and swaps
+it in with one dict assignment, so a lookup never sees half an update and needs no
+lock. Lookups are a dict access plus a binary search in a `RevokedIndex`.
+
+Issuers are found by configured name, by hex SHA-1 / SHA-256 key hash (what a person
+or a script types), by OCSP (name hash, key hash) pairs, or from a certificate whose
+signature the issuer's key verifies (so cross-signed copies resolve to one issuer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from cryptography import x509
+
+from revocd.errors import NotFound
+from revocd.model import Issuer, Partner
+from revocd.serials import content_from_int
+from revocd.status.answer import Answer, IssuerEvidence, decide
+
+
+class UnknownIssuer(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(
+            "unknown_issuer",
+            f"issuer {ref!r} is not configured (use a configured issuer name, or the hex "
+            "SHA-1/SHA-256 hash of its public key; GET /v1/partners lists them)",
+        )
+
+
+class StatusLookup(Protocol):
+    """The one seam the responders need: find an issuer, answer for a serial."""
+
+    def find_issuer(self, ref: str) -> Issuer: ...
+
+    def issuer_of(self, cert: x509.Certificate) -> Issuer: ...
+
+    def answer(self, issuer: Issuer, serial: bytes, now: datetime) -> Answer: ...
+
+
+class StatusCache:
+    def __init__(self, partners: Sequence[Partner]) -> None:
+        self._issuers: dict[str, Issuer] = {}
+        self._by_ref: dict[str, Issuer] = {}
+        self._by_name_hash: dict[bytes, list[Issuer]] = {}
+        self._by_ocsp_id: dict[tuple[bytes, bytes], Issuer] = {}
+        self._evidence: dict[str, IssuerEvidence] = {}
+        for partner in partners:
+            for issuer in partner.issuers:
+                self._add(issuer, partner)
+        self.ready = False
+
+    def _add(self, issuer: Issuer, partner: Partner) -> None:
+        key = issuer.key
+        self._issuers[issuer.name] = issuer
+        self._by_ref[issuer.name] = issuer
+        for ref in key.hex_ids():
+            self._by_ref[ref] = issuer
+        self._by_name_hash.setdefault(key.name_sha256, []).append(issuer)
+        self._by_ocsp_id[(key.name_sha1, key.key_sha1)] = issuer
+        self._by_ocsp_id[(key.name_sha256, key.key_sha256)] = issuer
+        self._evidence[issuer.name] = IssuerEvidence(issuer.name, partner.policy.grace)
+
+    @property
+    def issuers(self) -> Iterable[Issuer]:
+        return self._issuers.values()
+
+    def install(self, evidence: IssuerEvidence) -> None:
+        """Swap in an issuer's new evidence (one assignment: atomic for readers)."""
+        if evidence.issuer not in self._issuers:
+            raise KeyError(f"issuer {evidence.issuer!r} is not configured")
+        self._evidence[evidence.issuer] = evidence
+
+    def evidence(self, issuer: str) -> IssuerEvidence:
+        return self._evidence[issuer]
+
+    def find_issuer(self, ref: str) -> Issuer:
+        issuer = self._by_ref.get(ref) or self._by_ref.get(ref.lower().replace(":", ""))
+        if issuer is None:
+            raise UnknownIssuer(ref)
+        return issuer
+
+    def find_by_ocsp_id(self, name_hash: bytes, key_hash: bytes) -> Issuer | None:
+        return self._by_ocsp_id.get((name_hash, key_hash))
+
+    def issuer_of(self, cert: x509.Certificate) -> Issuer:
+        """The configured issuer whose key signed `cert`."""
+        name_hash = hashlib.sha256(cert.issuer.public_bytes()).digest()
+        for issuer in self._by_name_hash.get(name_hash, ()):
+            try:
+                cert.verify_directly_issued_by(issuer.cert)
+            except (ValueError, TypeError, x509.InvalidSignature):
+                continue
+            return issuer
+        raise UnknownIssuer(cert.issuer.rfc4514_string())
+
+    def answer(self, issuer: Issuer, serial: bytes, now: datetime) -> Answer:
+        return decide(self._evidence[issuer.name], serial, now)
+
+    def answer_certificate(self, cert: x509.Certificate, now: datetime) -> Answer:
+        issuer = self.issuer_of(cert)
+        return self.answer(issuer, content_from_int(cert.serial_number), now)

@@ -1,0 +1,1 @@
+"""Persistence of accepted evidence: the Store protocol and its backends."""
