@@ -1,0 +1,310 @@
+"""The bodies of the CLI commands; cli.py parses arguments and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+
+from revocd import logs
+from revocd.clock import SystemClock
+from revocd.config import Config, check_config as check, load_config
+from revocd.errors import FetchError, Rejected, RevocdError
+from revocd.fetch.crl import fetch_crl
+from revocd.fetch.transport import Transport, make_session
+from revocd.model import Issuer, Partner, Source, SourceKind
+from revocd.status.freshness import freshness
+from revocd.verify.crl import CrlCheckContext, verify_crl
+
+
+def run(config_path: Path, log_format: str | None, log_level: str | None) -> int:
+    from revocd.daemon import serve
+
+    config = load_config(config_path)
+    logs.configure(log_format or config.logging.format, log_level or config.logging.level)
+    _install_uvloop()
+    asyncio.run(serve(config))
+    return 0
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # optional: measurably faster serving, not required
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def check_config(config_path: Path) -> int:
+    config = check(config_path)
+    issuers = list(config.issuers())
+    sources = [s for i in issuers for s in i.sources]
+    print(
+        f"{config_path}: OK: {len(config.partners)} partner(s), {len(issuers)} issuer(s), "
+        f"{len(sources)} source(s); store {config.store.backend}; listen {config.server.listen}"
+    )
+    return 0
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    source: Source
+    ok: bool
+    summary: str
+    data: dict[str, Any]
+
+
+async def fetch(config_path: Path, partner_name: str | None, *, as_json: bool) -> int:
+    """One pass: fetch and verify every CRL source, print a line each, exit 1 if any failed.
+
+    Nothing is persisted: this is for wiring a new partner while a daemon may be running.
+    """
+    config = load_config(config_path)
+    partners = _select(config, partner_name)
+    targets = [
+        (partner, issuer, source)
+        for partner in partners
+        for issuer in partner.issuers
+        for source in issuer.sources
+        if source.kind is SourceKind.CRL
+    ]
+    executor = ThreadPoolExecutor(max_workers=2)
+    async with make_session() as session:
+        transport = Transport(session)
+        reports = await asyncio.gather(
+            *(_fetch_one(transport, executor, p, i, s) for p, i, s in targets)
+        )
+    executor.shutdown()
+    if as_json:
+        print(json.dumps({"sources": [r.data for r in reports]}, indent=2))
+    else:
+        for report in reports:
+            mark = "OK  " if report.ok else "FAIL"
+            print(f"{mark} {report.source.describe()}: {report.summary}")
+        if not reports:
+            print(
+                "no CRL sources configured"
+                + (f" for partner {partner_name}" if partner_name else "")
+            )
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _select(config: Config, partner_name: str | None) -> tuple[Partner, ...]:
+    if partner_name is None:
+        return config.partners
+    chosen = tuple(p for p in config.partners if p.name == partner_name)
+    if not chosen:
+        names = ", ".join(p.name for p in config.partners) or "none"
+        raise RevocdError(
+            f"no partner named {partner_name!r} in {config_path_of(config)} (partners: {names})"
+        )
+    return chosen
+
+
+def config_path_of(config: Config) -> str:
+    return str(config.path)
+
+
+async def _fetch_one(
+    transport: Transport,
+    executor: ThreadPoolExecutor,
+    partner: Partner,
+    issuer: Issuer,
+    source: Source,
+) -> FetchReport:
+    base: dict[str, Any] = {
+        "partner": partner.name,
+        "issuer": issuer.name,
+        "url": source.url,
+    }
+    try:
+        fetched = await fetch_crl(transport, source, partner.policy, None)
+        assert fetched.body is not None
+        now = SystemClock().now()
+        ctx = CrlCheckContext(
+            issuer_cert_der=issuer.cert.public_bytes(serialization.Encoding.DER),
+            issuer_name=issuer.name,
+            source_url=source.url,
+            configured_urls=issuer.crl_urls,
+            now=now,
+            clock_skew=partner.policy.clock_skew,
+            max_crl_bytes=partner.policy.max_crl_bytes,
+        )
+        evidence = await asyncio.get_running_loop().run_in_executor(
+            executor, verify_crl, fetched.body, ctx
+        )
+    except FetchError as error:
+        reason = "oversize" if error.kind == "oversize" else error.kind
+        return FetchReport(
+            source,
+            False,
+            f"{error} ({reason})",
+            {**base, "ok": False, "error": reason, "message": str(error)},
+        )
+    except Rejected as rejected:
+        return FetchReport(
+            source,
+            False,
+            f"rejected: {rejected.detail} ({rejected.reason.value})",
+            {**base, "ok": False, "error": rejected.reason.value, "message": rejected.detail},
+        )
+    meta = evidence.meta
+    state = freshness(meta.next_update, now, partner.policy.grace).value
+    summary = (
+        f"CRL {meta.crl_number if meta.crl_number is not None else '(no number)'}, "
+        f"{meta.entry_count} entries, thisUpdate {_iso(meta.this_update)}, "
+        f"nextUpdate {_iso(meta.next_update)}, {state}, {len(evidence.der)} bytes"
+    )
+    return FetchReport(
+        source,
+        True,
+        summary,
+        {
+            **base,
+            "ok": True,
+            "crl_number": meta.crl_number,
+            "entry_count": meta.entry_count,
+            "this_update": _iso(meta.this_update),
+            "next_update": _iso(meta.next_update),
+            "freshness": state,
+            "bytes": len(evidence.der),
+        },
+    )
+
+
+def _iso(when: Any) -> str:
+    return str(when.isoformat().replace("+00:00", "Z"))
+
+
+async def _get_json(session: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> Any:
+    try:
+        async with session.request(method, url, **kw) as response:
+            text = await response.text()
+            try:
+                body = json.loads(text)
+            except ValueError:
+                raise RevocdError(
+                    f"{url}: HTTP {response.status}, not JSON: {text[:200]!r}"
+                ) from None
+            if response.status >= 400 and not (
+                response.status == 404 and "error" in body and body.get("error") == "unknown_issuer"
+            ):
+                raise RevocdError(
+                    f"{url}: HTTP {response.status}: {body.get('message', text[:200])}"
+                )
+            return body
+    except aiohttp.ClientError as error:
+        raise RevocdError(
+            f"cannot reach revocd at {url}: {error} (is `revocd run` running? use --url)"
+        ) from error
+
+
+async def status(url: str, *, as_json: bool) -> int:
+    async with aiohttp.ClientSession() as session:
+        body = await _get_json(session, "GET", url.rstrip("/") + "/v1/partners")
+    if as_json:
+        print(json.dumps(body, indent=2))
+        return 0
+    rows = [
+        ("PARTNER", "ISSUER", "SOURCE", "STATE", "CRL#", "ENTRIES", "NEXT UPDATE", "LAST ERROR")
+    ]
+    worst = 0
+    for partner in body["partners"]:
+        for issuer in partner["issuers"]:
+            for source in issuer["sources"]:
+                state = (
+                    source["freshness"]
+                    + (" failing" if source.get("failing") else "")
+                    + (" behind" if source.get("behind") else "")
+                )
+                if source["freshness"] in ("expired", "none") or source.get("failing"):
+                    worst = 1
+                rows.append(
+                    (
+                        partner["name"],
+                        issuer["name"],
+                        source["url"],
+                        state,
+                        "" if source.get("crl_number") is None else str(source["crl_number"]),
+                        "" if source.get("entry_count") is None else str(source["entry_count"]),
+                        source.get("next_update") or "",
+                        (source.get("last_error") or "")[:60],
+                    )
+                )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return worst
+
+
+async def query(
+    url: str, cert: Path | None, issuer: str | None, serial: str | None, *, as_json: bool
+) -> int:
+    base = url.rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        if cert is not None:
+            pem = _read_cert_pem(cert)
+            body = await _get_json(
+                session, "POST", base + "/v1/status", json={"certificates": [pem]}
+            )
+            answer = body["results"][0]
+        else:
+            from urllib.parse import quote
+
+            answer = await _get_json(
+                session,
+                "GET",
+                f"{base}/v1/status/{quote(issuer or '', safe='')}/{quote(serial or '', safe='')}",
+            )
+    if as_json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print(_describe(answer))
+    if "error" in answer:
+        return 1
+    return {"good": 0, "revoked": 3, "unknown": 4}.get(answer.get("status", ""), 1)
+
+
+def _read_cert_pem(path: Path) -> str:
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RevocdError(f"{path}: cannot read certificate: {error.strerror}") from error
+    try:
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if b"-----BEGIN" in data
+            else x509.load_der_x509_certificate(data)
+        )
+    except ValueError as error:
+        raise RevocdError(f"{path}: not a PEM or DER certificate ({error})") from error
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _describe(answer: dict[str, Any]) -> str:
+    if "error" in answer:
+        return f"error: {answer['error']}: {answer.get('message', '')}"
+    lines = [f"{answer['status'].upper()}  issuer {answer['issuer']}  serial {answer['serial']}"]
+    if answer["status"] == "revoked":
+        lines.append(
+            f"  revoked at {answer.get('revoked_at')}  reason {answer.get('reason') or '(none given)'}"
+        )
+    if answer["status"] == "unknown":
+        lines.append(f"  why: {answer.get('unknown_reason')}")
+    lines.append(
+        f"  evidence: {answer.get('freshness')}; thisUpdate {answer.get('this_update')}; nextUpdate {answer.get('next_update')}"
+    )
+    source = answer.get("source")
+    if source:
+        lines.append(
+            f"  source: {source.get('type')} {source.get('url')} CRL {source.get('crl_number')}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""The composition root: config -> store, cache, poller, events, web app; signals.
+
+Everything with a lifetime (store, process pool, HTTP client session, poller tasks) is
+created in one aiohttp `cleanup_ctx` and dies with the app, so tests build as many
+daemons as they like in one process and nothing leaks between them.
+
+Start-up order: the HTTP server listens at once (`/healthz` answers), the store is loaded
+in the background (`/readyz` says 503, status routes say `not_ready`), then every source
+gets its polling task. A restart therefore serves the last accepted evidence as soon as
+the store is read, before any partner has been reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import random
+import signal
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from revocd.clock import Clock, SystemClock
+from revocd.config import Config, StoreConfig
+from revocd.errors import RevocdError, StoreError
+from revocd.events import Events
+from revocd.fetch.transport import Transport, make_session
+from revocd.metrics import Metrics
+from revocd.poll.poller import Poller
+from revocd.status.board import SourceBoard
+from revocd.status.cache import StatusCache
+from revocd.store.base import Store
+from revocd.store.sqlite import SqliteStore
+from revocd.web import keys
+from revocd.web.app import make_app
+
+log = structlog.get_logger("revocd.daemon")
+
+POLLER: web.AppKey[Poller] = web.AppKey("poller", Poller)
+ExecutorFactory = Callable[[], Executor]
+
+
+def open_store(config: StoreConfig) -> Store:
+    if config.backend == "sqlite":
+        assert config.path is not None
+        return SqliteStore(config.path)
+    raise StoreError(
+        f"[store] backend {config.backend!r} is not available in this version of revocd; "
+        'use backend = "sqlite"'
+    )
+
+
+def process_pool() -> Executor:
+    """Big CRLs are parsed in other processes: the GIL would otherwise stall serving."""
+    workers = max(1, min(2, os.cpu_count() or 1))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What tests and the demo inject instead of the real thing."""
+
+    clock: Clock | None = None
+    executor_factory: ExecutorFactory | None = None
+    rng: random.Random | None = None
+    start_polling: bool = True
+
+
+def build_app(config: Config, overrides: Overrides | None = None) -> web.Application:
+    extra = overrides or Overrides()
+    clock = extra.clock or SystemClock()
+    cache = StatusCache(config.partners)
+    board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)
+    metrics = Metrics()
+    app = make_app(cache=cache, board=board, clock=clock, partners=config.partners, metrics=metrics)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        store = open_store(config.store)
+        await store.open()
+        executor = (extra.executor_factory or process_pool)()
+        session = make_session()
+        poller = Poller(
+            partners=config.partners,
+            store=store,
+            cache=cache,
+            board=board,
+            transport=Transport(session),
+            events=Events(metrics),
+            clock=clock,
+            executor=executor,
+            rng=extra.rng or random.Random(),  # noqa: S311 - jitter, not secrets
+        )
+        app[POLLER] = poller
+
+        async def load_then_poll() -> None:
+            await poller.load()
+            log.info("store_loaded", issuers=len(poller.runtimes))
+            if extra.start_polling:
+                poller.start()
+
+        loader = asyncio.create_task(load_then_poll(), name="load store")
+        try:
+            yield
+        finally:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            await poller.stop()
+            await session.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            await store.close()
+
+    app.cleanup_ctx.append(lifetime)
+    return app
+
+
+async def serve(config: Config, overrides: Overrides | None = None) -> None:
+    """Run until SIGTERM or SIGINT; then stop polling, finish in-flight writes, exit."""
+    app = build_app(config, overrides)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise RevocdError(f"cannot listen on {config.server.listen}: {error.strerror}") from error
+    port = _bound_port(runner) or config.server.port
+    log.info("listening", url=f"http://{_host_for_url(config.server.host)}:{port}/")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def ready(app: web.Application) -> bool:
+    return app[keys.CACHE].ready
