@@ -325,6 +325,3 @@ def run_demo(port: int, directory: Path | None, every: float, log_format: str) -
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
     return 0
-
-
-

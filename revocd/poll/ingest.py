@@ -120,8 +120,8 @@ class Ingestor:
             )
         except FetchError as error:
             if error.kind == "oversize":
-                return await self._rejected(source, Rejected(RejectReason.OVERSIZE, str(error)))
-            return await self._failed(source, error.kind, str(error))
+                return await self._rejected(source, Rejected(RejectReason.OVERSIZE, error.detail))
+            return await self._failed(source, error.kind, f"{source.describe()}: {error.detail}")
         if fetched.body is None:
             return await self._unchanged(source)
         body = fetched.body

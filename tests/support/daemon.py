@@ -79,7 +79,7 @@ class RunningDaemon:
             try:
                 if predicate():
                     return
-            except (OSError, urllib.error.URLError, ValueError, KeyError):
+            except (OSError, urllib.error.URLError, ValueError, KeyError, AssertionError):
                 pass
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}:\n" + self.log())
@@ -100,6 +100,9 @@ class RunningDaemon:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -110,6 +113,8 @@ class RunningDaemon:
                 self.process.kill()
                 self.process.wait(5)
         self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
     def __enter__(self) -> RunningDaemon:

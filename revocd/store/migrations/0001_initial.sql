@@ -1,0 +1,30 @@
+-- revocd schema 1: per-source accepted CRLs (as blobs), per-issuer sticky revocations.
+CREATE TABLE source (
+    source_id        TEXT PRIMARY KEY,
+    crl_number       TEXT,              -- decimal text: CRL numbers are up to 20 octets
+    this_update      INTEGER,           -- microseconds since the epoch, UTC
+    next_update      INTEGER,
+    der_sha256       BLOB,
+    tbs_sha256       BLOB,
+    entry_count      INTEGER,
+    accepted_at      INTEGER,
+    source_url       TEXT,
+    der              BLOB,              -- the CRL exactly as accepted
+    revoked_index    BLOB,              -- RevokedIndex.to_bytes()
+    etag             TEXT,
+    last_modified    TEXT,
+    last_success     INTEGER,
+    last_error       TEXT,
+    last_error_at    INTEGER
+);
+
+CREATE TABLE sticky (
+    issuer_id    TEXT NOT NULL,
+    serial       BLOB NOT NULL,         -- DER INTEGER content octets
+    revoked_at   INTEGER NOT NULL,      -- seconds since the epoch, UTC
+    reason       INTEGER,               -- RFC 5280 CRLReason, NULL when the CRL gave none
+    source_url   TEXT NOT NULL,
+    crl_number   TEXT,
+    recorded_at  INTEGER NOT NULL,
+    PRIMARY KEY (issuer_id, serial)
+) WITHOUT ROWID;

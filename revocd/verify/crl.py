@@ -1,0 +1,294 @@
+"""Verify a fetched CRL and turn it into evidence, or refuse it with a reason. No I/O.
+
+`verify_crl` is a top-level function of picklable arguments, so the poller runs it in a
+process pool: a 1,000,000-entry CRL never stalls the event loop. Each acceptance rule of
+SPEC.md is one small function raising `Rejected(reason, detail)`.
+
+How a big CRL stays cheap: the DER is split with `revocd.der` into tbsCertList,
+signatureAlgorithm and signature; the signature is verified directly over the tbs bytes
+with the configured issuer's key; the header (issuer, times, extensions) is parsed by
+cryptography from a re-assembled copy of the CRL *without* its entry list; the entries
+are walked by `entries.build_index` straight into the compact index.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import ExtensionOID
+
+from revocd.der import DerError, Tlv, children, encode_tlv, expect, read_tlv
+from revocd.errors import Rejected
+from revocd.evidence import CrlEvidence, CrlMeta, RejectReason
+from revocd.verify.entries import build_index
+from revocd.verify.idp import check_scope
+from revocd.verify.names import names_match
+
+_PEM = re.compile(rb"-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----")
+UNDERSTOOD = {
+    ExtensionOID.CRL_NUMBER,
+    ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    ExtensionOID.ISSUING_DISTRIBUTION_POINT,
+    ExtensionOID.DELTA_CRL_INDICATOR,
+    ExtensionOID.FRESHEST_CRL,
+    ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+    ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CrlCheckContext:
+    """Everything verification needs; picklable (the issuer certificate travels as DER)."""
+
+    issuer_cert_der: bytes
+    issuer_name: str
+    source_url: str
+    configured_urls: tuple[str, ...]
+    now: datetime
+    clock_skew: timedelta
+    max_crl_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrlParts:
+    """Offsets into the DER of a CertificateList."""
+
+    tbs: Tlv
+    tbs_children: tuple[Tlv, ...]
+    inner_algorithm: Tlv
+    outer_algorithm: Tlv
+    signature: Tlv
+    revoked: Tlv | None
+
+
+def verify_crl(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
+    check_size(data, ctx.max_crl_bytes)
+    der = decode(data)
+    parts = split(der)
+    issuer = x509.load_der_x509_certificate(ctx.issuer_cert_der)
+    header = parse_header(der, parts)
+    check_issuer_name(header, issuer)
+    check_can_sign_crl(issuer)
+    check_signature(der, parts, header, issuer)
+    check_extensions(header)
+    check_scope(header.extensions, ctx.configured_urls)
+    this_update, next_update = check_times(header, ctx.now, ctx.clock_skew)
+    if parts.revoked is not None:
+        index, count = build_index(der, parts.revoked.content_start, parts.revoked.end)
+    else:
+        index, count = build_index(der, 0, 0)
+    meta = CrlMeta(
+        source_url=ctx.source_url,
+        crl_number=crl_number(header),
+        this_update=this_update,
+        next_update=next_update,
+        der_sha256=hashlib.sha256(der).digest(),
+        tbs_sha256=hashlib.sha256(der[parts.tbs.start : parts.tbs.end]).digest(),
+        entry_count=count,
+        accepted_at=ctx.now,
+    )
+    return CrlEvidence(meta, index, der)
+
+
+def check_size(data: bytes, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise Rejected(
+            RejectReason.OVERSIZE,
+            f"CRL is {len(data)} bytes, more than max_crl_bytes {max_bytes}",
+        )
+
+
+def decode(data: bytes) -> bytes:
+    """DER as is; PEM (`-----BEGIN X509 CRL-----`) decoded. Anything else is malformed."""
+    if data[:1] == b"\x30":
+        return data
+    match = _PEM.search(data[:1024] + data[-1024:]) if len(data) > 4096 else _PEM.search(data)
+    if match is None:
+        match = _PEM.search(data)
+    if match is None:
+        start = data[:40]
+        raise Rejected(
+            RejectReason.MALFORMED,
+            f"not a DER or PEM CRL (starts with {start!r}); is the URL serving an error page?",
+        )
+    try:
+        return binascii.a2b_base64(b"".join(match.group(1).split()), strict_mode=True)
+    except binascii.Error as error:
+        raise Rejected(RejectReason.MALFORMED, f"PEM CRL has bad base64 ({error})") from None
+
+
+def split(der: bytes) -> CrlParts:
+    try:
+        outer = expect(der, 0, 0x30)
+        if outer.end != len(der):
+            raise Rejected(
+                RejectReason.MALFORMED, f"{len(der) - outer.end} bytes of trailing garbage"
+            )
+        tbs, algorithm, signature = children(der, outer)
+        if tbs.tag != 0x30 or algorithm.tag != 0x30 or signature.tag != 0x03:
+            raise DerError("CertificateList is not SEQUENCE { tbsCertList, algorithm, BIT STRING }")
+        fields = children(der, tbs)
+        i = 0
+        if fields and fields[0].tag == 0x02:
+            version = der[fields[0].content_start : fields[0].end]
+            if version != b"\x01":
+                raise DerError(f"CRL version {version.hex()} is not v2 (1)")
+            i = 1
+        inner, _name, _this = fields[i], fields[i + 1], fields[i + 2]
+        rest = fields[i + 3 :]
+        if rest and rest[0].tag in (0x17, 0x18):
+            rest = rest[1:]
+        revoked = None
+        if rest and rest[0].tag == 0x30:
+            revoked, rest = rest[0], rest[1:]
+        if rest and rest[0].tag == 0xA0:
+            rest = rest[1:]
+        if rest:
+            raise DerError(f"unexpected field with tag 0x{rest[0].tag:02x} in tbsCertList")
+    except (DerError, ValueError, IndexError) as error:
+        raise Rejected(RejectReason.MALFORMED, f"not a DER CRL: {error}") from None
+    return CrlParts(tbs, tuple(fields), inner, algorithm, signature, revoked)
+
+
+def parse_header(der: bytes, parts: CrlParts) -> x509.CertificateRevocationList:
+    """cryptography's view of everything but the entries (re-assembled without them)."""
+    kept = b"".join(
+        der[f.start : f.end]
+        for f in parts.tbs_children
+        if parts.revoked is None or f != parts.revoked
+    )
+    stripped = encode_tlv(
+        0x30,
+        encode_tlv(0x30, kept)
+        + der[parts.outer_algorithm.start : parts.outer_algorithm.end]
+        + der[parts.signature.start : parts.signature.end],
+    )
+    try:
+        header = x509.load_der_x509_crl(stripped)
+        _ = header.extensions, header.issuer, header.last_update_utc, header.next_update_utc
+    except ValueError as error:
+        raise Rejected(RejectReason.MALFORMED, f"CRL header does not parse: {error}") from None
+    return header
+
+
+def check_issuer_name(header: x509.CertificateRevocationList, issuer: x509.Certificate) -> None:
+    if not names_match(header.issuer, issuer.subject):
+        raise Rejected(
+            RejectReason.WRONG_ISSUER,
+            f"CRL issuer '{header.issuer.rfc4514_string()}' is not the configured CA "
+            f"'{issuer.subject.rfc4514_string()}'; wrong URL or wrong CA certificate configured?",
+        )
+
+
+def check_can_sign_crl(issuer: x509.Certificate) -> None:
+    try:
+        usage = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not usage.crl_sign:
+        raise Rejected(
+            RejectReason.ISSUER_CANNOT_SIGN_CRL,
+            f"the configured CA '{issuer.subject.rfc4514_string()}' has keyUsage without "
+            "cRLSign, so it cannot sign CRLs (a separate CRL signer is an indirect CRL, "
+            "not supported yet)",
+        )
+
+
+def check_signature(
+    der: bytes, parts: CrlParts, header: x509.CertificateRevocationList, issuer: x509.Certificate
+) -> None:
+    outer = der[parts.outer_algorithm.start : parts.outer_algorithm.end]
+    inner = der[parts.inner_algorithm.start : parts.inner_algorithm.end]
+    if outer != inner:
+        raise Rejected(
+            RejectReason.BAD_SIGNATURE,
+            "signatureAlgorithm differs from the one inside tbsCertList (RFC 5280 5.1.1.2)",
+        )
+    bits = der[parts.signature.content_start : parts.signature.end]
+    if not bits or bits[0] != 0:
+        raise Rejected(RejectReason.MALFORMED, "signature BIT STRING has unused bits")
+    signature = bits[1:]
+    tbs = der[parts.tbs.start : parts.tbs.end]
+    key = issuer.public_key()
+    try:
+        algorithm = header.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            params = header.signature_algorithm_parameters
+            pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
+            assert algorithm is not None
+            key.verify(signature, tbs, pad, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            assert algorithm is not None
+            key.verify(signature, tbs, ec.ECDSA(algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, tbs)
+        elif isinstance(key, dsa.DSAPublicKey):
+            assert algorithm is not None
+            key.verify(signature, tbs, algorithm)
+        else:
+            raise Rejected(
+                RejectReason.BAD_SIGNATURE, f"unsupported issuer key {type(key).__name__}"
+            )
+    except InvalidSignature:
+        raise Rejected(
+            RejectReason.BAD_SIGNATURE,
+            "signature does not verify with the configured CA's public key "
+            "(signed by another key? has the CA been re-keyed?)",
+        ) from None
+    except (UnsupportedAlgorithm, AssertionError, TypeError, ValueError) as error:
+        raise Rejected(
+            RejectReason.BAD_SIGNATURE,
+            f"signature algorithm {header.signature_algorithm_oid.dotted_string} does not fit "
+            f"the configured CA's {type(key).__name__} ({error})",
+        ) from None
+
+
+def check_extensions(header: x509.CertificateRevocationList) -> None:
+    for ext in header.extensions:
+        if ext.critical and ext.oid not in UNDERSTOOD:
+            raise Rejected(
+                RejectReason.UNKNOWN_CRITICAL_EXTENSION,
+                f"critical CRL extension {ext.oid.dotted_string} is not understood; "
+                "RFC 5280 forbids using this CRL",
+            )
+
+
+def check_times(
+    header: x509.CertificateRevocationList, now: datetime, skew: timedelta
+) -> tuple[datetime, datetime]:
+    this_update = header.last_update_utc
+    next_update = header.next_update_utc
+    if this_update > now + skew:
+        raise Rejected(
+            RejectReason.NOT_YET_VALID,
+            f"thisUpdate {this_update.isoformat()} is in the future (now {now.isoformat()}, "
+            f"clock_skew {skew}); check both clocks",
+        )
+    if next_update is None:
+        raise Rejected(
+            RejectReason.BAD_VALIDITY,
+            "CRL has no nextUpdate, so revocd cannot tell when it goes stale",
+        )
+    if next_update <= this_update:
+        raise Rejected(
+            RejectReason.BAD_VALIDITY,
+            f"nextUpdate {next_update.isoformat()} is not after thisUpdate {this_update.isoformat()}",
+        )
+    return this_update, next_update
+
+
+def crl_number(header: x509.CertificateRevocationList) -> int | None:
+    try:
+        return header.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return None
+
+
+__all__ = ["CrlCheckContext", "read_tlv", "verify_crl"]

@@ -1,0 +1,223 @@
+"""The revokedCertificates walker: DER bytes -> RevokedIndex, fast and strict.
+
+cryptography's per-entry iteration costs ~2.5 s per million entries, so the entry list is
+walked here with one tight loop over the bytes. Each entry is::
+
+    SEQUENCE { userCertificate INTEGER, revocationDate Time, crlEntryExtensions Extensions OPTIONAL }
+
+Strictness is kept where it matters: definite minimal lengths, every entry exactly filled,
+minimal INTEGER serials, UTCTime as YYMMDDHHMMSSZ and GeneralizedTime as
+YYYYMMDDHHMMSSZ with a real calendar date and time, entry extensions fully parsed
+(reasonCode read, unknown critical ones refused). Speed comes from caches, not shortcuts:
+dates (the YYMMDD part) repeat, and so do whole entry-extension blocks (most entries carry
+the same reasonCode extension byte for byte), so each distinct one is parsed once.
+
+A serial listed twice keeps all its records; the index returns the earliest revocation.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+
+from revocd.der import DerError, expect, read_tlv
+from revocd.errors import Rejected
+from revocd.evidence import RejectReason
+from revocd.revoked import NO_REASON, RevokedIndex
+from revocd.serials import MAX_SERIAL_OCTETS
+
+_EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC).toordinal()
+_OID_REASON = bytes.fromhex("551d15")
+_OID_INVALIDITY = bytes.fromhex("551d18")
+_OID_CERT_ISSUER = bytes.fromhex("551d1d")
+_CACHE_LIMIT = 100_000
+_DEFAULT_WIDTH = 21  # 1 length octet + 20 serial octets (RFC 5280's maximum)
+
+
+def _malformed(detail: str) -> Rejected:
+    return Rejected(RejectReason.MALFORMED, f"revokedCertificates: {detail}")
+
+
+def _day(date: bytes, four_digit_year: bool) -> int:
+    """Days since 1970-01-01 for b'YYMMDD' or b'YYYYMMDD'; raises Rejected if not a date."""
+    if not date.isdigit():
+        raise _malformed(f"revocationDate {date!r} is not digits")
+    if four_digit_year:
+        year, rest = int(date[:4]), date[4:]
+    else:
+        yy = int(date[:2])
+        year, rest = (1900 + yy if yy >= 50 else 2000 + yy), date[2:]
+    try:
+        return datetime(year, int(rest[:2]), int(rest[2:4]), tzinfo=UTC).toordinal() - _EPOCH_DAY
+    except ValueError:
+        raise _malformed(f"revocationDate {date!r} is not a calendar date") from None
+
+
+def parse_entry_extensions(blob: bytes) -> int:
+    """The reason code (or NO_REASON) from one entry's Extensions; raises Rejected."""
+    try:
+        outer = expect(blob, 0, 0x30)
+        if outer.end != len(blob) or outer.length == 0:
+            raise _malformed("crlEntryExtensions must be a non-empty SEQUENCE filling the entry")
+        reason = NO_REASON
+        seen: set[bytes] = set()
+        pos = outer.content_start
+        while pos < outer.end:
+            ext = expect(blob, pos, 0x30, outer.end)
+            oid = expect(blob, ext.content_start, 0x06, ext.end)
+            oid_bytes = blob[oid.content_start : oid.end]
+            nxt = oid.end
+            critical = False
+            item = read_tlv(blob, nxt, ext.end)
+            if item.tag == 0x01:
+                if item.length != 1 or blob[item.content_start] not in (0x00, 0xFF):
+                    raise _malformed("entry extension critical flag is not a DER BOOLEAN")
+                critical = blob[item.content_start] == 0xFF
+                if not critical:
+                    raise _malformed("entry extension encodes the DEFAULT critical=FALSE")
+                item = read_tlv(blob, item.end, ext.end)
+            if item.tag != 0x04 or item.end != ext.end:
+                raise _malformed("entry extension value is not an OCTET STRING ending it")
+            if oid_bytes in seen:
+                raise _malformed("an entry extension appears twice")
+            seen.add(oid_bytes)
+            value = blob[item.content_start : item.end]
+            if oid_bytes == _OID_REASON:
+                reason = _reason(value)
+            elif oid_bytes == _OID_CERT_ISSUER:
+                raise Rejected(
+                    RejectReason.UNSUPPORTED_SCOPE,
+                    "an entry carries certificateIssuer (an indirect CRL); indirect CRLs "
+                    "are not supported yet",
+                )
+            elif oid_bytes == _OID_INVALIDITY:
+                pass  # informational: revocd reports the revocation date
+            elif critical:
+                raise Rejected(
+                    RejectReason.UNKNOWN_CRITICAL_EXTENSION,
+                    f"an entry carries an unknown critical extension (OID bytes "
+                    f"{oid_bytes.hex()}); RFC 5280 forbids using this CRL",
+                )
+            pos = ext.end
+    except DerError as error:
+        raise _malformed(str(error)) from None
+    return reason
+
+
+def _reason(value: bytes) -> int:
+    if len(value) != 3 or value[0] != 0x0A or value[1] != 0x01:
+        raise _malformed(f"reasonCode {value.hex()} is not a one-octet ENUMERATED")
+    code = value[2]
+    if code > 10 or code == 7:
+        raise _malformed(f"reasonCode {code} is not a CRLReason (0-6, 8-10)")
+    return code
+
+
+def build_index(der: bytes, start: int, end: int) -> tuple[RevokedIndex, int]:
+    """Walk the entries in der[start:end] (the revokedCertificates content).
+
+    Returns the index and the number of entries.
+    """
+    width = _DEFAULT_WIDTH
+    while True:
+        records = _walk(der, start, end, width)
+        if isinstance(records, int):  # a serial longer than `width` allows: widen and redo
+            width = records + 1
+            continue
+        count = len(records)
+        records.sort()
+        return RevokedIndex(width, b"".join(records)), count
+
+
+def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:
+    pack = struct.Struct(">qB").pack
+    pads = [bytes(width - 1 - n) for n in range(width)]
+    days: dict[bytes, int] = {}
+    extensions: dict[bytes, int] = {}
+    out: list[bytes] = []
+    append = out.append
+    try:
+        while pos < end:
+            if d[pos] != 0x30:
+                raise _malformed(f"entry at offset {pos} is not a SEQUENCE")
+            n = d[pos + 1]
+            if n < 0x80:
+                p = pos + 2
+            elif n == 0x81:
+                n = d[pos + 2]
+                p = pos + 3
+                if n < 0x80:
+                    raise _malformed(f"non-minimal length at offset {pos}")
+            elif n == 0x82:
+                n = (d[pos + 2] << 8) | d[pos + 3]
+                p = pos + 4
+                if n < 0x100:
+                    raise _malformed(f"non-minimal length at offset {pos}")
+            else:
+                raise _malformed(f"entry at offset {pos} is implausibly long")
+            entry_end = p + n
+            if entry_end > end:
+                raise _malformed(f"entry at offset {pos} runs past the list")
+            # userCertificate INTEGER
+            if d[p] != 0x02:
+                raise _malformed(f"entry at offset {pos} does not start with an INTEGER serial")
+            size = d[p + 1]
+            if size == 0 or size > MAX_SERIAL_OCTETS:
+                raise _malformed(f"serial at offset {p} has length {size}")
+            if size >= width:
+                return size
+            q = p + 2 + size
+            serial = d[p + 2 : q]
+            if size > 1 and (
+                (serial[0] == 0 and serial[1] < 0x80) or (serial[0] == 0xFF and serial[1] >= 0x80)
+            ):
+                raise _malformed(f"serial {serial.hex()} is not minimally encoded")
+            # revocationDate Time
+            tag = d[q]
+            length = d[q + 1]
+            text = d[q + 2 : q + 2 + length]
+            q += 2 + length
+            if tag == 0x17 and length == 13 and text[12] == 0x5A:
+                date, hms = text[:6], text[6:12]
+                four = False
+            elif tag == 0x18 and length == 15 and text[14] == 0x5A:
+                date, hms = text[:8], text[8:14]
+                four = True
+            else:
+                raise _malformed(f"revocationDate at offset {q - 2 - length} is not a DER Time")
+            day = days.get(date)
+            if day is None:
+                day = _day(date, four)
+                if len(days) < _CACHE_LIMIT:
+                    days[date] = day
+            if not hms.isdigit():
+                raise _malformed(f"revocationDate {text!r} is not digits")
+            h, rest = divmod(int(hms), 10000)
+            m, s = divmod(rest, 100)
+            if h > 23 or m > 59 or s > 59:
+                raise _malformed(f"revocationDate {text!r} is not a time of day")
+            # crlEntryExtensions
+            if q == entry_end:
+                reason = NO_REASON
+            elif q < entry_end:
+                blob = d[q:entry_end]
+                cached = extensions.get(blob)
+                if cached is None:
+                    cached = parse_entry_extensions(blob)
+                    if len(extensions) < _CACHE_LIMIT:
+                        extensions[blob] = cached
+                reason = cached
+            else:
+                raise _malformed(f"entry at offset {pos} overruns its length")
+            append(
+                bytes((size,))
+                + serial
+                + pads[size]
+                + pack(day * 86400 + h * 3600 + m * 60 + s, reason)
+            )
+            pos = entry_end
+    except IndexError:
+        raise _malformed("truncated entry list") from None
+    if pos != end:
+        raise _malformed("entry list does not end where its SEQUENCE does")
+    return out

@@ -1,0 +1,37 @@
+"""The aiohttp application: routes and keys, no lifetimes (daemon.py owns those)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from revocd.clock import Clock
+from revocd.metrics import Metrics
+from revocd.model import Partner
+from revocd.status.board import SourceBoard
+from revocd.status.cache import StatusCache
+from revocd.web import api_routes, keys, ops_routes
+from revocd.web.errors import json_errors
+
+# OCSP requests are capped far below this in their own routes; this bounds JSON batches.
+CLIENT_MAX_SIZE = 4 * 1024 * 1024
+
+
+def make_app(
+    *,
+    cache: StatusCache,
+    board: SourceBoard,
+    clock: Clock,
+    partners: tuple[Partner, ...],
+    metrics: Metrics,
+    client_max_size: int = CLIENT_MAX_SIZE,
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
+    app[keys.CACHE] = cache
+    app[keys.BOARD] = board
+    app[keys.CLOCK] = clock
+    app[keys.PARTNERS] = partners
+    app[keys.METRICS] = metrics
+    api_routes.add_routes(app)
+    ops_routes.add_routes(app)
+    # The OCSP responder (POST /ocsp, POST /, GET /ocsp/{request}) mounts here (issue 4).
+    return app
