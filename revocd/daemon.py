@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -58,7 +59,22 @@ def open_store(config: StoreConfig) -> Store:
 def process_pool() -> Executor:
     """Big CRLs are parsed in other processes: the GIL would otherwise stall serving."""
     workers = max(1, min(2, os.cpu_count() or 1))
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+    )
+
+
+def die_with_parent() -> None:
+    """A CRL worker must not outlive a SIGKILLed daemon (Linux: PR_SET_PDEATHSIG)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class RunningDaemon:
             cwd=REPO,
             env=env,
             text=True,
+            start_new_session=True,  # kill() takes the whole process group, as systemd would
         )
         self.lines: list[str] = []
         self.events: list[dict[str, Any]] = []
@@ -57,6 +58,7 @@ class RunningDaemon:
                 self._url = str(event["url"]).rstrip("/")
                 self._got_url.set()
         self._got_url.set()
+        self.process.stdout.close()
 
     @property
     def url(self) -> str:
@@ -98,11 +100,10 @@ class RunningDaemon:
         return "".join(self.lines[-80:])
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL the daemon and its CRL worker processes at once (like an OOM kill)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self._reader.join(10)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -112,9 +113,7 @@ class RunningDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self._reader.join(10)
         return self.process.returncode
 
     def __enter__(self) -> RunningDaemon:
