@@ -43,7 +43,15 @@ class Events:
             self._last_problem[source.id] = problem
         return previous != problem
 
-    def crl_accepted(self, source: Source, meta: CrlMeta, *, behind: bool, seconds: float) -> None:
+    def crl_accepted(
+        self,
+        source: Source,
+        meta: CrlMeta,
+        *,
+        behind: bool,
+        seconds: float,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         recovered = self._once(source, None)
         self.metrics.crl_fetch_total.labels(**self._labels(source), outcome="accepted").inc()
         self.log.info(
@@ -56,6 +64,7 @@ class Events:
             behind=behind,
             recovered=recovered and source.id in self._state,
             seconds=round(seconds, 3),
+            **{f"{k}_seconds": round(v, 3) for k, v in (timings or {}).items()},
         )
 
     def crl_unchanged(self, source: Source) -> None:

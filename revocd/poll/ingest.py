@@ -122,6 +122,7 @@ class Ingestor:
             if error.kind == "oversize":
                 return await self._rejected(source, Rejected(RejectReason.OVERSIZE, error.detail))
             return await self._failed(source, error.kind, f"{source.describe()}: {error.detail}")
+        timings = {"fetch": time.monotonic() - started}
         if fetched.body is None:
             return await self._unchanged(source)
         body = fetched.body
@@ -138,15 +139,19 @@ class Ingestor:
             clock_skew=policy.clock_skew,
             max_crl_bytes=policy.max_crl_bytes,
         )
+        mark = time.monotonic()
         try:
             evidence = await loop.run_in_executor(self._executor, _verify_in_worker, body, ctx)
         except Rejected as rejected:
             return await self._rejected(source, rejected)
+        timings["verify"] = time.monotonic() - mark
         if not evidence.der:
             evidence = replace(evidence, der=body)
         async with runtime.lock:
             try:
-                return await self._accept(source, runtime, evidence, fetched.validators, started)
+                return await self._accept(
+                    source, runtime, evidence, fetched.validators, started, timings
+                )
             except Rejected as rejected:
                 return await self._rejected(source, rejected)
 
@@ -157,6 +162,7 @@ class Ingestor:
         evidence: CrlEvidence,
         validators: Validators,
         started: float,
+        timings: dict[str, float],
     ) -> PollResult:
         meta = evidence.meta
         verdict = check_history(
@@ -179,7 +185,9 @@ class Ingestor:
             for r in additions
             if lister is not None and r.serial not in runtime.sticky
         ]
+        mark = time.monotonic()
         await self._store.accept_crl(runtime.issuer.key.id, source.id, evidence, validators, sticky)
+        timings["persist"] = time.monotonic() - mark
         # persisted: now it may be served
         runtime.last[source.id] = meta
         runtime.validators[source.id] = validators
@@ -195,7 +203,11 @@ class Ingestor:
         )
         self._refresh_behind(runtime)
         self._events.crl_accepted(
-            source, meta, behind=not becomes_newest, seconds=time.monotonic() - started
+            source,
+            meta,
+            behind=not becomes_newest,
+            seconds=time.monotonic() - started,
+            timings=timings,
         )
         return PollResult(Outcome.ACCEPTED, meta=meta)
 
