@@ -79,18 +79,28 @@ name = "bench"
     return config
 
 
-async def serve_crl(data: bytes) -> tuple[web.AppRunner, str]:
-    app = web.Application()
+def serve_crl(crl: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The partner: a separate process, so its sending does not count as revocd's stalls."""
+    import socket
 
-    async def crl(_: web.Request) -> web.Response:
-        return web.Response(body=data, content_type="application/pkix-crl")
-
-    app.router.add_get("/big.crl", crl)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/big.crl"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(crl.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/{crl.name}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                response.read(1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    return server, url
 
 
 async def ingest(config_path: Path, probe_serial: str) -> dict[str, float]:
@@ -191,18 +201,18 @@ def main() -> None:
           f"ready in {time.perf_counter() - t0:.1f} s)")
     openssl_s = min(time_openssl(crl_path, ca_pem) for _ in range(2))
     print(f"(a) openssl crl parse+verify:          {openssl_s:.2f} s")
-    data = crl_path.read_bytes()
-
     async def run() -> dict[str, float]:
-        runner, url = await serve_crl(data)
+        server, url = serve_crl(crl_path)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 config = write_config(Path(tmp), ca_pem, url)
                 figures = await ingest(config, probe)
+                server.terminate()  # restart with every partner unreachable
                 figures["ready_s"] = await asyncio.to_thread(time_to_ready, config)
                 return figures
         finally:
-            await runner.cleanup()
+            server.terminate()
+            server.wait()
 
     figures = asyncio.run(run())
     ratio = figures["ingest_s"] / openssl_s

@@ -13,7 +13,10 @@ zeros to ``key_width``. The length prefix makes the padding unambiguous, so DER 
 (-1) and ``00ff`` (255) get different keys. ``reason`` is the RFC 5280 CRLReason code,
 or 255 when the entry has no reasonCode extension.
 
-Lookup is a binary search over the blob (~20 slice comparisons for 1M entries).
+The blob may be several sorted *runs* one after the other (`runs` gives each run's record
+count): a big CRL is indexed by several worker processes in parallel, each sorting its own
+part, and merging them would cost another pass. Lookup is a binary search per run (~20
+slice comparisons for 1M entries).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 NO_REASON = 255
 _TAIL = struct.Struct(">qB")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_RUN = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +76,20 @@ class _Keys:
 class RevokedIndex:
     key_width: int
     blob: bytes
+    runs: tuple[int, ...] = ()  # record counts of the sorted runs; () means one run
 
     def __post_init__(self) -> None:
         if self.key_width < 1 or len(self.blob) % self.record_size:
             raise ValueError("revoked index blob is not a whole number of records")
+        if self.runs and sum(self.runs) != len(self.blob) // self.record_size:
+            raise ValueError("revoked index runs do not add up to its records")
+
+    @classmethod
+    def concat(cls, key_width: int, blobs: list[bytes]) -> RevokedIndex:
+        """Sorted blobs of the same key width, kept as runs (no merge pass)."""
+        size = key_width + _TAIL.size
+        runs = tuple(len(b) // size for b in blobs)
+        return cls(key_width, b"".join(blobs), runs if len(runs) > 1 else ())
 
     @property
     def record_size(self) -> int:
@@ -111,10 +125,14 @@ class RevokedIndex:
             return None
         key = make_key(serial, self.key_width)
         keys = _Keys(self.blob, self.key_width, self.record_size)
-        i = bisect.bisect_left(keys, key)
-        if i == len(keys) or keys[i] != key:
-            return None
-        return self._record(i, serial)
+        low = 0
+        for count in self.runs or (len(keys),):
+            high = low + count
+            i = bisect.bisect_left(keys, key, low, high)
+            if i < high and keys[i] == key:
+                return self._record(i, serial)
+            low = high
+        return None
 
     def __iter__(self) -> Iterator[Revocation]:
         width, size = self.key_width, self.record_size
@@ -133,15 +151,33 @@ class RevokedIndex:
         seconds, reason = _TAIL.unpack_from(self.blob, start)
         return Revocation(serial, from_epoch(seconds), None if reason == NO_REASON else reason)
 
+    def header(self) -> bytes:
+        """Persistable form, part 1: version, key width, run count, run lengths."""
+        runs = self.runs or (len(self),)
+        return bytes((_FORMAT_VERSION, self.key_width, len(runs))) + b"".join(
+            _RUN.pack(n) for n in runs
+        )
+
     def to_bytes(self) -> bytes:
-        """Persistable form: version, key width, records."""
-        return bytes((_FORMAT_VERSION, self.key_width)) + self.blob
+        """Persistable form: `header()` then the records."""
+        return self.header() + self.blob
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RevokedIndex:
-        if len(data) < 2 or data[0] != _FORMAT_VERSION:
+        count = data[2] if len(data) >= 3 else 0
+        start = 3 + count * _RUN.size
+        return cls.from_parts(data[:start], data[start:])
+
+    @classmethod
+    def from_parts(cls, header: bytes, blob: bytes) -> RevokedIndex:
+        """From `header()` and `blob`, stored apart so that saving never copies the blob."""
+        if len(header) < 3 or header[0] != _FORMAT_VERSION:
             raise ValueError("unknown revoked index format; was it written by a newer revocd?")
-        return cls(data[1], bytes(data[2:]))
+        width, count = header[1], header[2]
+        if len(header) != 3 + count * _RUN.size:
+            raise ValueError("revoked index header is truncated")
+        runs = tuple(_RUN.unpack_from(header, 3 + i * _RUN.size)[0] for i in range(count))
+        return cls(width, bytes(blob), runs if count > 1 else ())
 
 
 def _dedupe(records: list[bytes], width: int) -> Iterator[bytes]:

@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -30,13 +30,14 @@ from revocd.evidence import CrlEvidence, CrlMeta, RejectReason
 from revocd.fetch.crl import fetch_crl
 from revocd.fetch.transport import Transport
 from revocd.model import Issuer, Partner, Source
+from revocd.poll.verifier import CrlVerifier
 from revocd.revoked import Revocation, RevokedIndex
 from revocd.status.answer import IssuerEvidence, StickyRevocation
 from revocd.status.board import SourceBoard
-from revocd.status.freshness import freshness
 from revocd.status.cache import StatusCache
+from revocd.status.freshness import freshness
 from revocd.store.base import Store, Validators
-from revocd.verify.crl import CrlCheckContext, verify_crl
+from revocd.verify.crl import CrlCheckContext
 from revocd.verify.history import check_history, sticky_additions
 
 
@@ -74,12 +75,6 @@ class IssuerRuntime:
         )
 
 
-def _verify_in_worker(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
-    """Runs in the executor; sends the DER back only when it differs from the input (PEM)."""
-    evidence = verify_crl(data, ctx)
-    return evidence if evidence.der != data else replace(evidence, der=b"")
-
-
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -96,6 +91,7 @@ class Ingestor:
         clock: Clock,
         executor: Executor | None,
         runtimes: Mapping[str, IssuerRuntime],
+        workers: int = 2,
     ) -> None:
         self._store = store
         self._cache = cache
@@ -104,6 +100,7 @@ class Ingestor:
         self._events = events
         self._clock = clock
         self._executor = executor
+        self._verifier = CrlVerifier(executor, workers)
         self._runtimes = runtimes
 
     def runtime(self, source: Source) -> IssuerRuntime:
@@ -141,12 +138,10 @@ class Ingestor:
         )
         mark = time.monotonic()
         try:
-            evidence = await loop.run_in_executor(self._executor, _verify_in_worker, body, ctx)
+            evidence = await self._verifier.verify(body, ctx)
         except Rejected as rejected:
             return await self._rejected(source, rejected)
         timings["verify"] = time.monotonic() - mark
-        if not evidence.der:
-            evidence = replace(evidence, der=body)
         async with runtime.lock:
             try:
                 return await self._accept(

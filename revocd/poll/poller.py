@@ -113,7 +113,7 @@ class Poller:
                 )
             self._cache.install(runtime.evidence())
         for runtime in self.runtimes.values():
-            self.ingestor._refresh_behind(runtime)  # noqa: SLF001
+            self.ingestor._refresh_behind(runtime)
         self._cache.ready = True
         self.watch_once()
 

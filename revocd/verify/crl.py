@@ -16,7 +16,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -24,9 +24,10 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID
 
-from revocd.der import DerError, Tlv, children, encode_tlv, expect, read_tlv
+from revocd.der import DerError, Tlv, children, encode_tlv, expect
 from revocd.errors import Rejected
 from revocd.evidence import CrlEvidence, CrlMeta, RejectReason
+from revocd.revoked import RevokedIndex
 from revocd.verify.entries import build_index
 from revocd.verify.idp import check_scope
 from revocd.verify.names import names_match
@@ -68,7 +69,26 @@ class CrlParts:
     revoked: Tlv | None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedCrl:
+    """A CRL whose every check but the entry walk has passed (see `check_crl`)."""
+
+    der: bytes  # empty when identical to the input (saves sending it back from a worker)
+    meta: CrlMeta  # entry_count still 0
+    entries_start: int
+    entries_end: int
+
+
 def verify_crl(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
+    """Every acceptance check, then the entries: evidence, or Rejected."""
+    checked = check_crl(data, ctx)
+    der = checked.der or data
+    index, count = build_index(der, checked.entries_start, checked.entries_end)
+    return with_entries(checked, der, index, count)
+
+
+def check_crl(data: bytes, ctx: CrlCheckContext) -> CheckedCrl:
+    """Everything but walking the entries (cheap even for a 1,000,000-entry CRL)."""
     check_size(data, ctx.max_crl_bytes)
     der = decode(data)
     parts = split(der)
@@ -80,10 +100,6 @@ def verify_crl(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
     check_extensions(header)
     check_scope(header.extensions, ctx.configured_urls)
     this_update, next_update = check_times(header, ctx.now, ctx.clock_skew)
-    if parts.revoked is not None:
-        index, count = build_index(der, parts.revoked.content_start, parts.revoked.end)
-    else:
-        index, count = build_index(der, 0, 0)
     meta = CrlMeta(
         source_url=ctx.source_url,
         crl_number=crl_number(header),
@@ -91,10 +107,15 @@ def verify_crl(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
         next_update=next_update,
         der_sha256=hashlib.sha256(der).digest(),
         tbs_sha256=hashlib.sha256(der[parts.tbs.start : parts.tbs.end]).digest(),
-        entry_count=count,
+        entry_count=0,
         accepted_at=ctx.now,
     )
-    return CrlEvidence(meta, index, der)
+    start, end = (parts.revoked.content_start, parts.revoked.end) if parts.revoked else (0, 0)
+    return CheckedCrl(b"" if der is data else der, meta, start, end)
+
+
+def with_entries(checked: CheckedCrl, der: bytes, index: RevokedIndex, count: int) -> CrlEvidence:
+    return CrlEvidence(replace(checked.meta, entry_count=count), index, der)
 
 
 def check_size(data: bytes, max_bytes: int) -> None:
@@ -289,6 +310,3 @@ def crl_number(header: x509.CertificateRevocationList) -> int | None:
         return header.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:
         return None
-
-
-__all__ = ["CrlCheckContext", "read_tlv", "verify_crl"]

@@ -113,20 +113,74 @@ def _reason(value: bytes) -> int:
     return code
 
 
+class BoundaryMiss(Exception):
+    """A guessed split point of the entry list is not an entry boundary (not an error of
+    the CRL: the caller walks the list in one piece instead)."""
+
+
 def build_index(der: bytes, start: int, end: int) -> tuple[RevokedIndex, int]:
     """Walk the entries in der[start:end] (the revokedCertificates content).
 
     Returns the index and the number of entries.
     """
-    width = _DEFAULT_WIDTH
+    width, blob, count = walk_chunk(der, start, end, _DEFAULT_WIDTH, guessed_end=False)
+    return RevokedIndex(width, blob), count
+
+
+def walk_chunk(
+    der: bytes, start: int, end: int, width: int, *, guessed_end: bool
+) -> tuple[int, bytes, int]:
+    """Walk entries from `start` (a true entry boundary) to `end`, sorted into one run.
+
+    With `guessed_end`, `end` is a guess from `find_boundary`: landing anywhere but exactly on
+    it raises BoundaryMiss (and landing on it proves the guess right). Returns the key width
+    used (at least `width`), the sorted records and their count; a top-level function, so a
+    process pool can run it on one part of a big CRL while another part runs elsewhere.
+    """
     while True:
-        records = _walk(der, start, end, width)
+        try:
+            records = _walk(der, start, end, width)
+        except Rejected:
+            if guessed_end:
+                raise BoundaryMiss from None
+            raise
         if isinstance(records, int):  # a serial longer than `width` allows: widen and redo
             width = records + 1
             continue
-        count = len(records)
         records.sort()
-        return RevokedIndex(width, b"".join(records)), count
+        return width, b"".join(records), len(records)
+
+
+def find_boundary(der: bytes, start: int, end: int, near: int) -> int | None:
+    """An offset in [near, end) that looks like the start of an entry followed by more
+    entries (or the end of the list). A guess only: `walk_chunk(..., guessed_end=True)` on the
+    preceding part confirms it."""
+    limit = min(end, near + 65536)
+    pos = max(near, start)
+    while pos < limit:
+        pos = der.find(b"\x30", pos, limit)
+        if pos < 0:
+            return None
+        if _plausible_chain(der, pos, end, 4):
+            return pos
+        pos += 1
+    return None
+
+
+def _plausible_chain(der: bytes, pos: int, end: int, count: int) -> bool:
+    for _ in range(count):
+        if pos == end:
+            return True
+        try:
+            entry = expect(der, pos, 0x30, end)
+            serial = expect(der, entry.content_start, 0x02, entry.end)
+            when = read_tlv(der, serial.end, entry.end)
+        except DerError:
+            return False
+        if when.tag not in (0x17, 0x18) or when.length not in (13, 15):
+            return False
+        pos = entry.end
+    return True
 
 
 def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:

@@ -10,7 +10,8 @@ CREATE TABLE source (
     accepted_at      INTEGER,
     source_url       TEXT,
     der              BLOB,              -- the CRL exactly as accepted
-    revoked_index    BLOB,              -- RevokedIndex.to_bytes()
+    index_header     BLOB,              -- RevokedIndex.header(): format, key width, runs
+    revoked_index    BLOB,              -- RevokedIndex.blob: the sorted records
     etag             TEXT,
     last_modified    TEXT,
     last_success     INTEGER,
