@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 
 from revocd import logs
 from revocd.clock import SystemClock
-from revocd.config import Config, check_config as check, load_config
+from revocd.config import Config, load_config
+from revocd.config import check_config as check
 from revocd.errors import FetchError, Rejected, RevocdError
 from revocd.fetch.crl import fetch_crl
 from revocd.fetch.transport import Transport, make_session
@@ -295,12 +296,14 @@ def _describe(answer: dict[str, Any]) -> str:
     lines = [f"{answer['status'].upper()}  issuer {answer['issuer']}  serial {answer['serial']}"]
     if answer["status"] == "revoked":
         lines.append(
-            f"  revoked at {answer.get('revoked_at')}  reason {answer.get('reason') or '(none given)'}"
+            f"  revoked at {answer.get('revoked_at')}  "
+            f"reason {answer.get('reason') or '(none given)'}"
         )
     if answer["status"] == "unknown":
         lines.append(f"  why: {answer.get('unknown_reason')}")
     lines.append(
-        f"  evidence: {answer.get('freshness')}; thisUpdate {answer.get('this_update')}; nextUpdate {answer.get('next_update')}"
+        f"  evidence: {answer.get('freshness')}; thisUpdate {answer.get('this_update')}; "
+        f"nextUpdate {answer.get('next_update')}"
     )
     source = answer.get("source")
     if source:

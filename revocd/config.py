@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from revocd.config_checks import Problems, load_issuer_certificate, check_url
+from revocd.config_checks import Problems, check_url, load_issuer_certificate
 from revocd.errors import ConfigError
 from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode, Source
 from revocd.units import parse_duration, parse_size
@@ -372,7 +372,8 @@ def _issuers(
         if name and name in seen_names:
             problems.add(
                 f"{where} name",
-                f"duplicate issuer name (already used by {seen_names[name]}); issuer names must be unique across partners",
+                f"duplicate issuer name (already used by {seen_names[name]}); "
+                "issuer names must be unique across partners",
             )
         elif name:
             seen_names[name] = label

@@ -77,7 +77,7 @@ def _subject_public_key_bits(cert: x509.Certificate) -> bytes:
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    # SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
+    # SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
     outer = read_tlv(spki, 0)
     inner = outer.content_start
     algorithm = read_tlv(spki, inner)

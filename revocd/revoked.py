@@ -135,7 +135,7 @@ class RevokedIndex:
         return None
 
     def __iter__(self) -> Iterator[Revocation]:
-        width, size = self.key_width, self.record_size
+        size = self.record_size
         for start in range(0, len(self.blob), size):
             length = self.blob[start]
             serial = self.blob[start + 1 : start + 1 + length]

@@ -32,8 +32,17 @@ IO_MODULES = {
     "revocd.cli",
 }
 
-PURE = ["verify", "status/freshness.py", "status/answer.py", "poll/backoff.py", "revoked.py",
-        "serials.py", "der.py", "units.py", "evidence.py"]
+PURE = [
+    "verify",
+    "status/freshness.py",
+    "status/answer.py",
+    "poll/backoff.py",
+    "revoked.py",
+    "serials.py",
+    "der.py",
+    "units.py",
+    "evidence.py",
+]
 
 # layer -> modules it must never import (outward or sideways edges)
 FORBIDDEN = {

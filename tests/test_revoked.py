@@ -15,7 +15,11 @@ serials = st.integers(min_value=-(2**159), max_value=2**159).map(content_from_in
 
 
 @given(
-    st.dictionaries(serials, st.tuples(st.integers(0, 2**37), st.sampled_from([0, 1, 6, 10, NO_REASON])), max_size=200),
+    st.dictionaries(
+        serials,
+        st.tuples(st.integers(0, 2**37), st.sampled_from([0, 1, 6, 10, NO_REASON])),
+        max_size=200,
+    ),
     st.lists(serials, max_size=50),
 )
 def test_lookup_finds_exactly_the_listed_serials(listed, probes):

@@ -48,7 +48,9 @@ def test_people_type_serials_many_ways(typed, value):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "xyz", "-", "0x", "12g4", "a" * 300], ids=["empty", "letters", "dash", "0x", "g", "too-long"]
+    "bad",
+    ["", "xyz", "-", "0x", "12g4", "a" * 300],
+    ids=["empty", "letters", "dash", "0x", "g", "too-long"],
 )
 def test_bad_serials_are_refused_with_a_hint(bad):
     with pytest.raises(ValueError, match="not a hex number"):

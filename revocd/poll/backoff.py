@@ -47,4 +47,6 @@ def next_delay_after_failure(
     exponent = min(max(failures - 1, 0), 30)
     ceiling = min(policy.base * (2**exponent), policy.cap, max(poll_interval, policy.base))
     # full jitter, but never less than a tenth of the ceiling so a retry is not immediate
-    return ceiling * (0.1 + 0.9 * rng.random())
+    factor = 0.1 + 0.9 * float(rng.random())
+    jittered: timedelta = ceiling * factor
+    return jittered

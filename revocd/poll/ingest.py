@@ -124,7 +124,6 @@ class Ingestor:
             return await self._unchanged(source)
         body = fetched.body
         last = runtime.last.get(source.id)
-        loop = asyncio.get_running_loop()
         if last is not None and await asyncio.to_thread(_sha256, body) == last.der_sha256:
             return await self._unchanged(source)
         ctx = CrlCheckContext(

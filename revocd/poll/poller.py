@@ -156,7 +156,7 @@ class Poller:
         while True:
             try:
                 result = await self.poll(source)
-            except Exception as error:  # our bug: log it, keep polling
+            except Exception as error:  # noqa: BLE001 - our bug: log it, keep polling
                 self._events.internal_error(source, error)
                 result = PollResult(Outcome.FAILED, repr(error), "internal_error")
             ok = result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED)

@@ -114,8 +114,7 @@ def _unlink(path: str) -> None:
 
 def _check_file(path: str, ctx: CrlCheckContext) -> CheckedCrl:
     data = Path(path).read_bytes()
-    checked = check_crl(data, ctx)
-    return checked
+    return check_crl(data, ctx)
 
 
 def _walk_file_part(

@@ -14,7 +14,7 @@ complete CRL releases by leaving it out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -84,51 +84,30 @@ def decide(evidence: IssuerEvidence, serial: bytes, now: datetime) -> Answer:
     """Apply rules 2 to 4 for one serial of a configured issuer."""
     state = evidence.freshness(now)
     crl = evidence.crl
-    times = {
-        "this_update": crl.this_update if crl else None,
-        "next_update": crl.next_update if crl else None,
-    }
-    listed = evidence.index.lookup(serial) if crl else None
-    if listed is not None and crl is not None:
-        return Answer(
-            CertStatus.REVOKED,
-            evidence.issuer,
-            serial,
-            state,
-            revoked_at=listed.revoked_at,
-            reason=listed.reason,
-            source=SourceRef(SourceKind.CRL, crl.source_url, crl.crl_number),
-            **times,
-        )
-    sticky = evidence.sticky.get(serial)
-    if sticky is not None:
-        return Answer(
-            CertStatus.REVOKED,
-            evidence.issuer,
-            serial,
-            state,
-            revoked_at=sticky.revocation.revoked_at,
-            reason=sticky.revocation.reason,
-            source=SourceRef(SourceKind.CRL, sticky.source_url, sticky.crl_number),
-            **times,
-        )
-    if crl is not None and state.usable:
-        return Answer(
-            CertStatus.GOOD,
-            evidence.issuer,
-            serial,
-            state,
-            source=SourceRef(SourceKind.CRL, crl.source_url, crl.crl_number),
-            **times,
-        )
-    reason = UnknownReason.NO_EVIDENCE if crl is None else UnknownReason.SOURCE_EXPIRED
-    source = SourceRef(SourceKind.CRL, crl.source_url, crl.crl_number) if crl else None
-    return Answer(
+    base = Answer(
         CertStatus.UNKNOWN,
         evidence.issuer,
         serial,
         state,
-        unknown_reason=reason,
-        source=source,
-        **times,
+        this_update=crl.this_update if crl else None,
+        next_update=crl.next_update if crl else None,
+        source=SourceRef(SourceKind.CRL, crl.source_url, crl.crl_number) if crl else None,
     )
+    listed = evidence.index.lookup(serial) if crl else None
+    if listed is not None:
+        return replace(
+            base, status=CertStatus.REVOKED, revoked_at=listed.revoked_at, reason=listed.reason
+        )
+    sticky = evidence.sticky.get(serial)
+    if sticky is not None:
+        return replace(
+            base,
+            status=CertStatus.REVOKED,
+            revoked_at=sticky.revocation.revoked_at,
+            reason=sticky.revocation.reason,
+            source=SourceRef(SourceKind.CRL, sticky.source_url, sticky.crl_number),
+        )
+    if crl is not None and state.usable:
+        return replace(base, status=CertStatus.GOOD)
+    reason = UnknownReason.NO_EVIDENCE if crl is None else UnknownReason.SOURCE_EXPIRED
+    return replace(base, unknown_reason=reason)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from revocd.errors import NotFound
 from revocd.model import Issuer, Partner
@@ -94,7 +95,7 @@ class StatusCache:
         for issuer in self._by_name_hash.get(name_hash, ()):
             try:
                 cert.verify_directly_issued_by(issuer.cert)
-            except (ValueError, TypeError, x509.InvalidSignature):
+            except (ValueError, TypeError, InvalidSignature):
                 continue
             return issuer
         raise UnknownIssuer(cert.issuer.rfc4514_string())

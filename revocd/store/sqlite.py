@@ -51,7 +51,9 @@ def _meta(row: sqlite3.Row) -> CrlMeta | None:
     this_update = from_micros(row["this_update"])
     next_update = from_micros(row["next_update"])
     accepted_at = from_micros(row["accepted_at"])
-    assert this_update and next_update and accepted_at
+    assert this_update is not None
+    assert next_update is not None
+    assert accepted_at is not None
     return CrlMeta(
         source_url=row["source_url"],
         crl_number=_number(row["crl_number"]),
@@ -253,13 +255,14 @@ class SqliteStore:
         ]
 
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
+            with _Transaction(db):
                 db.execute(
                     "INSERT INTO source (source_id, crl_number, this_update, next_update, "
                     "der_sha256, tbs_sha256, entry_count, accepted_at, source_url, der, "
-                    "index_header, revoked_index, etag, last_modified, last_success) VALUES (:source_id, "
-                    ":crl_number, :this_update, :next_update, :der_sha256, :tbs_sha256, "
-                    ":entry_count, :accepted_at, :source_url, :der, :index_header, :revoked_index, :etag, "
+                    "index_header, revoked_index, etag, last_modified, last_success) "
+                    "VALUES (:source_id, :crl_number, :this_update, :next_update, :der_sha256, "
+                    ":tbs_sha256, :entry_count, :accepted_at, :source_url, :der, :index_header, "
+                    ":revoked_index, :etag, "
                     ":last_modified, :last_success) ON CONFLICT (source_id) DO UPDATE SET "
                     "crl_number = excluded.crl_number, this_update = excluded.this_update, "
                     "next_update = excluded.next_update, der_sha256 = excluded.der_sha256, "
@@ -294,7 +297,7 @@ class SqliteStore:
         updates = ", ".join(f"{k} = excluded.{k}" for k in values)
 
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
+            with _Transaction(db):
                 db.execute(
                     f"INSERT INTO source (source_id, {columns}) VALUES (:source_id, {marks}) "  # noqa: S608
                     f"ON CONFLICT (source_id) DO UPDATE SET {updates}",
@@ -307,7 +310,7 @@ class SqliteStore:
         return await self._run(lambda db: str(db.execute("PRAGMA quick_check").fetchone()[0]))
 
 
-class _transaction:
+class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
 
     def __init__(self, db: sqlite3.Connection) -> None:

@@ -300,7 +300,8 @@ def check_times(
     if next_update <= this_update:
         raise Rejected(
             RejectReason.BAD_VALIDITY,
-            f"nextUpdate {next_update.isoformat()} is not after thisUpdate {this_update.isoformat()}",
+            f"nextUpdate {next_update.isoformat()} is not after thisUpdate "
+            f"{this_update.isoformat()}",
         )
     return this_update, next_update
 

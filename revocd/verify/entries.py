@@ -3,7 +3,8 @@
 cryptography's per-entry iteration costs ~2.5 s per million entries, so the entry list is
 walked here with one tight loop over the bytes. Each entry is::
 
-    SEQUENCE { userCertificate INTEGER, revocationDate Time, crlEntryExtensions Extensions OPTIONAL }
+    SEQUENCE { userCertificate INTEGER, revocationDate Time,
+               crlEntryExtensions Extensions OPTIONAL }
 
 Strictness is kept where it matters: definite minimal lengths, every entry exactly filled,
 minimal INTEGER serials, UTCTime as YYMMDDHHMMSSZ and GeneralizedTime as

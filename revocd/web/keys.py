@@ -12,6 +12,6 @@ from revocd.status.cache import StatusCache
 
 CACHE: web.AppKey[StatusCache] = web.AppKey("cache", StatusCache)
 BOARD: web.AppKey[SourceBoard] = web.AppKey("board", SourceBoard)
-CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)
 PARTNERS: web.AppKey[tuple[Partner, ...]] = web.AppKey("partners", tuple)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -34,7 +34,7 @@ def test_restart_serves_last_accepted_evidence_with_every_partner_unreachable(
         assert revoked["source"]["crl_number"] == 1
         assert good["status"] == "good"
         assert good["freshness"] == "fresh"
-        code, partners = daemon.get("/v1/partners")
+        _code, partners = daemon.get("/v1/partners")
         source = partners["partners"][0]["issuers"][0]["sources"][0]
         daemon.wait_until(
             "the outage to be reported",
@@ -45,9 +45,7 @@ def test_restart_serves_last_accepted_evidence_with_every_partner_unreachable(
         assert source["crl_number"] == 1
 
 
-def test_revocation_survives_a_later_crl_that_drops_the_entry_and_a_restart(
-    tmp_path, partner, ca
-):
+def test_revocation_survives_a_later_crl_that_drops_the_entry_and_a_restart(tmp_path, partner, ca):
     partner.files["/issuing.crl"] = make_crl(
         ca, [Entry(0x1001), Entry(0x1002, reason=None)], number=1, **crl_window()
     )

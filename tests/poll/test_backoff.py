@@ -43,9 +43,7 @@ def test_failures_back_off_exponentially_up_to_the_cap():
         def random(self) -> float:
             return 1.0
 
-    delays = [
-        next_delay_after_failure(n, timedelta(hours=1), POLICY, Top()) for n in range(1, 12)
-    ]
+    delays = [next_delay_after_failure(n, timedelta(hours=1), POLICY, Top()) for n in range(1, 12)]
     assert delays[0] == timedelta(seconds=5)
     assert delays[1] == timedelta(seconds=10)
     assert delays[2] == timedelta(seconds=20)

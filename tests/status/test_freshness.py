@@ -50,7 +50,7 @@ def test_zero_grace_goes_straight_from_fresh_to_expired():
         (Freshness.EXPIRED, False),
         (Freshness.NONE, False),
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_only_fresh_and_stale_evidence_may_decide_good(state, usable):
     assert state.usable is usable

@@ -43,7 +43,8 @@ def assemble_crl(
 ) -> bytes:
     algorithm = ECDSA_SHA256 if isinstance(ca.key, ec.EllipticCurvePrivateKey) else RSA_SHA256
     crl_number = encode_tlv(
-        0x30, bytes.fromhex("0603551d14") + encode_tlv(0x04, encode_tlv(0x02, content_from_int(number)))
+        0x30,
+        bytes.fromhex("0603551d14") + encode_tlv(0x04, encode_tlv(0x02, content_from_int(number))),
     )
     tbs = encode_tlv(
         0x30,
