@@ -130,6 +130,8 @@ def decode(data: bytes) -> bytes:
     """DER as is; PEM (`-----BEGIN X509 CRL-----`) decoded. Anything else is malformed."""
     if data[:1] == b"\x30":
         return data
+    if not data.strip():
+        raise Rejected(RejectReason.MALFORMED, "the partner sent an empty body, not a CRL")
     match = _PEM.search(data[:1024] + data[-1024:]) if len(data) > 4096 else _PEM.search(data)
     if match is None:
         match = _PEM.search(data)
