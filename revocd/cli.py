@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_logging(run)
 
     demo = sub.add_parser("demo", help="a self-contained federation on 127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080, help="revocd's port (default 8080)")
+    demo.add_argument(
+        "--port", type=int, default=8080, help="revocd's port (default 8080; 0 picks a free one)"
+    )
     demo.add_argument(
         "--dir", type=Path, default=None, help="where to keep the demo's PKI and store"
     )

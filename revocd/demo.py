@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -313,7 +314,14 @@ async def _main(port: int, directory: Path, every: float, log_format: str) -> No
         await site.close()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def run_demo(port: int, directory: Path | None, every: float, log_format: str) -> int:
+    port = port or _free_port()
     temporary = directory is None
     folder = Path(tempfile.mkdtemp(prefix="revocd-demo-")) if directory is None else directory
     folder.mkdir(parents=True, exist_ok=True)
