@@ -114,7 +114,11 @@ class Transport:
         if validators and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
         async with self._session.get(
-            url, headers=headers, max_redirects=MAX_REDIRECTS, allow_redirects=True
+            url,
+            headers=headers,
+            # aiohttp counts the request that would follow the last allowed redirect
+            max_redirects=MAX_REDIRECTS + 1,
+            allow_redirects=True,
         ) as response:
             final = str(response.url)
             if urlsplit(final).scheme not in ("http", "https"):
