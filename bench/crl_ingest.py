@@ -151,7 +151,14 @@ async def ingest(config_path: Path, probe_serial: str) -> dict[str, float]:
         if answer.status.value != "revoked":
             raise SystemExit(f"ingest did not take effect: {result} {answer}")
         index = cache.evidence("bench-ca").index
+        now = poller._clock.now()  # noqa: SLF001
+        probes = [parse_serial_hex(f"{i:x}") for i in range(1, 20001)] + [serial] * 20000
+        t0 = time.perf_counter()
+        for probe_key in probes:
+            cache.answer(issuer, probe_key, now)
+        lookup_us = (time.perf_counter() - t0) / len(probes) * 1e6
         return {
+            "lookup_us": lookup_us,
             "ingest_s": took,
             "bytes_per_entry": index.nbytes / len(index),
             "entries": float(len(index)),

@@ -22,6 +22,7 @@ def test_restart_serves_last_accepted_evidence_with_every_partner_unreachable(
             "CRL 1 accepted", lambda: daemon.status("acme-issuing", "1001")["status"] == "revoked"
         )
         assert daemon.status("acme-issuing", "2002")["status"] == "good"
+        assert daemon.stop() == 0  # SIGTERM is a clean shutdown
 
     partner.close()  # the partner is gone; revocd restarts
 
