@@ -151,7 +151,7 @@ async def ingest(config_path: Path, probe_serial: str) -> dict[str, float]:
         if answer.status.value != "revoked":
             raise SystemExit(f"ingest did not take effect: {result} {answer}")
         index = cache.evidence("bench-ca").index
-        now = poller._clock.now()  # noqa: SLF001
+        now = poller._clock.now()
         probes = [parse_serial_hex(f"{i:x}") for i in range(1, 20001)] + [serial] * 20000
         t0 = time.perf_counter()
         for probe_key in probes:
