@@ -1,25 +1,52 @@
 """TOML -> frozen dataclasses, once. Nothing after this module reads TOML or the environment.
 
-`load_config` collects *every* problem it finds and raises one `ConfigError` that lists
-them, one per line, each naming the file, the key and the way out; an operator fixing a
-file wants all of them at once. Relative paths are resolved against the config file's
-directory, so a config and its PKI can be moved together.
+`load_config` collects *every* problem it finds and raises one `ConfigProblems` (a
+`ConfigError`) that lists them, one per line, each naming the file, the key and the way
+out: an operator fixing a file wants all of them at once. Relative paths are resolved
+against the config file's directory, so a config and its PKI can be moved together.
+`check_config` adds the checks that only `revocd check-config` runs (key pairs, delegated
+responder certificates). docs/configuration.md documents every key read here.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import tomllib
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from revocd.config_checks import Problems, check_url, load_issuer_certificate
+from cryptography import x509
+
+from revocd.clock import Clock, SystemClock
+from revocd.config_checks import (
+    KEYS,
+    ConfigProblems,
+    Problem,
+    Problems,
+    TableReader,
+    check_delegated_responder,
+    check_key_pair,
+    check_name,
+    load_issuer_certificate,
+)
 from revocd.errors import ConfigError
 from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode, Source
-from revocd.units import parse_duration, parse_size
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "KEYS",
+    "Config",
+    "ConfigProblems",
+    "LoggingConfig",
+    "Problem",
+    "ResponderConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "check_config",
+    "load_config",
+]
 
 DEFAULT_POLICY = Policy(
     poll_interval=timedelta(minutes=5),
@@ -28,26 +55,35 @@ DEFAULT_POLICY = Policy(
     max_crl_bytes=200 * 1024 * 1024,
     clock_skew=timedelta(minutes=5),
 )
-POLICY_KEYS = ("poll_interval", "grace", "timeout", "max_crl_bytes", "clock_skew")
-TOP_KEYS = ("server", "store", "responder", "defaults", "partner", "logging")
-SERVER_KEYS = ("listen",)
-STORE_KEYS = ("backend", "path", "dsn")
-RESPONDER_KEYS = ("cert", "key", "max_age", "nonce")
-LOGGING_KEYS = ("format", "level")
-PARTNER_KEYS = ("name", "issuer", *POLICY_KEYS)
-ISSUER_KEYS = ("name", "cert", "crl", "ocsp", "signing", "responder_cert", "responder_key")
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_SQLITE_PATH = "revocd.db"
+DEFAULT_MAX_AGE = timedelta(hours=1)
+# The keys of each table, by name (KEYS has them all, by table).
+TOP_KEYS = KEYS[""]
+SERVER_KEYS = KEYS["server"]
+STORE_KEYS = KEYS["store"]
+RESPONDER_KEYS = KEYS["responder"]
+LOGGING_KEYS = KEYS["logging"]
+PARTNER_KEYS = KEYS["partner"]
+ISSUER_KEYS = KEYS["partner.issuer"]
+# Polling a partner more than once a second is a denial of service, not a policy.
+MIN_POLL_INTERVAL = timedelta(seconds=1)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    listen: str = "127.0.0.1:8080"
+    """`[server]`: `listen` as written, and the host and port it names (port 0: any free)."""
+
+    listen: str = DEFAULT_LISTEN
     host: str = "127.0.0.1"
     port: int = 8080
 
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
+    """`[store]`: `path` (absolute) is set for sqlite only, `dsn` for postgres only."""
+
     backend: str = "sqlite"
     path: Path | None = None
     dsn: str | None = None
@@ -55,14 +91,18 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class ResponderConfig:
+    """`[responder]`: revocd's own OCSP signing identity ("trusted" signing)."""
+
     cert: Path
     key: Path
-    max_age: timedelta = timedelta(hours=1)
+    max_age: timedelta = DEFAULT_MAX_AGE
     nonce: str = "echo"
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
+    """`[logging]`: the CLI's --log-format / --log-level win over these."""
+
     format: str = "json"
     level: str = "info"
 
@@ -77,49 +117,58 @@ class Config:
     partners: tuple[Partner, ...]
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
-    def issuers(self) -> Iterator[Issuer]:
-        for partner in self.partners:
-            yield from partner.issuers
+    def issuers(self) -> tuple[Issuer, ...]:
+        """Every configured issuer, partner by partner, in file order."""
+        return tuple(issuer for partner in self.partners for issuer in partner.issuers)
 
-    def sources(self) -> Iterator[Source]:
-        for issuer in self.issuers():
-            yield from issuer.sources
+    def sources(self) -> tuple[Source, ...]:
+        """Every source (CRL URLs, then OCSP URLs, issuer by issuer), in file order."""
+        return tuple(source for issuer in self.issuers() for source in issuer.sources)
 
 
 def load_config(path: Path) -> Config:
-    """Parse and validate `path`. Raises ConfigError listing every problem found."""
+    """Parse and validate `path`. Raises ConfigError (ConfigProblems) listing every problem."""
     problems = Problems(str(path))
     data = _read_toml(path)
-    base = path.resolve().parent
-    _unknown_keys(problems, data, TOP_KEYS, "")
-    server = _server(problems, _table(problems, data, "server"))
-    store = _store(problems, _table(problems, data, "store"), base)
-    responder = _responder(problems, data.get("responder"), base)
-    logging = _logging(problems, _table(problems, data, "logging"))
-    defaults_table = _table(problems, data, "defaults")
-    _unknown_keys(problems, defaults_table, POLICY_KEYS, "defaults")
-    defaults = _policy(problems, defaults_table, DEFAULT_POLICY, "defaults")
-    partners = _partners(problems, data.get("partner", []), defaults, base)
+    root = TableReader(problems, data, "", path.resolve().parent)
+    root.only(KEYS[""])
+    server = _server(root.table("server"))
+    store = _store(root.table("store"))
+    responder_table = root.table("responder")  # optional: absent means no OCSP signing key
+    responder = _responder(responder_table) if isinstance(data.get("responder"), dict) else None
+    logging = _logging(root.table("logging"))
+    defaults_table = root.table("defaults")
+    defaults_table.only(KEYS["defaults"])
+    defaults = _policy(defaults_table, DEFAULT_POLICY)
+    partners = _Partners(root, defaults).parse(data.get("partner", []))
     problems.raise_if_any()
     return Config(path, server, store, responder, defaults, partners, logging)
 
 
-def check_config(path: Path) -> Config:
-    """`revocd check-config`: everything `load_config` checks, plus the responder key pair."""
+def check_config(path: Path, clock: Clock | None = None) -> Config:
+    """`revocd check-config`: everything `load_config` checks, plus what only an operator
+    asking for a full check wants run: key pairs match their certificates, which are valid
+    now, and delegated responder certificates are usable OCSP signers for their issuer."""
     config = load_config(path)
+    now = (clock or SystemClock()).now()
     problems = Problems(str(path))
+    if not config.partners:
+        problems.add(
+            "partner",
+            "no [[partner]] is configured, so every query would be answered "
+            "unknown_issuer; add one (see config.example.toml)",
+        )
     if config.responder is not None:
-        from revocd.config_checks import check_key_pair
-
-        check_key_pair(problems, config.responder.cert, config.responder.key, "responder")
+        keys = ("responder.cert", "responder.key")
+        check_key_pair(problems, config.responder.cert, config.responder.key, keys, now)
     for issuer in config.issuers():
-        if issuer.responder_cert and issuer.responder_key:
-            check_key_pair(
-                problems,
-                issuer.responder_cert,
-                issuer.responder_key,
-                f"partner '{issuer.partner}' issuer '{issuer.name}' responder_cert",
-            )
+        if issuer.responder_cert is None or issuer.responder_key is None:
+            continue
+        where = f"partner '{issuer.partner}' issuer '{issuer.name}'"
+        keys = (f"{where} responder_cert", f"{where} responder_key")
+        cert = check_key_pair(problems, issuer.responder_cert, issuer.responder_key, keys, now)
+        if cert is not None:
+            check_delegated_responder(problems, cert, issuer.cert, keys[0])
     problems.raise_if_any()
     return config
 
@@ -132,312 +181,280 @@ def _read_toml(path: Path) -> dict[str, Any]:
             str(path), "", "no such file (pass --config with the path to your revocd.toml)"
         ) from None
     except OSError as error:
-        raise ConfigError(str(path), "", f"cannot read: {error.strerror}") from None
+        raise ConfigError(str(path), "", f"cannot read it: {error.strerror}") from None
     try:
         return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(str(path), "", "is not UTF-8 text") from None
+        raise ConfigError(str(path), "", "is not UTF-8 text (TOML files are UTF-8)") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(str(path), "", f"not valid TOML: {error}") from None
+        raise ConfigError(str(path), "", f"is not valid TOML: {error}") from None
 
 
-def _table(problems: Problems, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        problems.add(key, f"must be a table ([{key}]), not {type(value).__name__}")
-        return {}
-    return value
-
-
-def _unknown_keys(
-    problems: Problems, table: Mapping[str, Any], known: tuple[str, ...], where: str
-) -> None:
-    for key in table:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
-        problems.add(_join(where, key), f"unknown key{hint}")
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where} {key}" if where.startswith("partner") else (f"{where}.{key}" if where else key)
-
-
-def _string(
-    problems: Problems, table: Mapping[str, Any], key: str, where: str, default: str | None = None
-) -> str | None:
-    value = table.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        problems.add(_join(where, key), f"must be a non-empty string, not {value!r}")
-        return None
-    return value
-
-
-def _choice(
-    problems: Problems,
-    table: Mapping[str, Any],
-    key: str,
-    where: str,
-    choices: tuple[str, ...],
-    default: str,
-) -> str:
-    value = table.get(key, default)
-    if value not in choices:
-        problems.add(
-            _join(where, key), f"{value!r} is not one of {', '.join(repr(c) for c in choices)}"
-        )
-        return default
-    return str(value)
-
-
-def _server(problems: Problems, table: Mapping[str, Any]) -> ServerConfig:
-    _unknown_keys(problems, table, SERVER_KEYS, "server")
-    listen = _string(problems, table, "listen", "server", "127.0.0.1:8080") or "127.0.0.1:8080"
-    host, sep, port_text = listen.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        problems.add(
-            "server.listen", f"{listen!r} is not HOST:PORT (use e.g. 127.0.0.1:8080 or [::1]:8080)"
-        )
+def _server(table: TableReader) -> ServerConfig:
+    table.only(KEYS["server"])
+    listen = table.string("listen", DEFAULT_LISTEN) or DEFAULT_LISTEN
+    host, port, problem = _split_listen(listen)
+    if problem:
+        table.add("listen", f"{listen!r} {problem}")
         return ServerConfig()
-    return ServerConfig(listen, host, int(port_text))
+    return ServerConfig(listen, host, port)
 
 
-def _store(problems: Problems, table: Mapping[str, Any], base: Path) -> StoreConfig:
-    _unknown_keys(problems, table, STORE_KEYS, "store")
-    backend = _choice(problems, table, "backend", "store", ("sqlite", "postgres"), "sqlite")
-    dsn = _string(problems, table, "dsn", "store")
-    path_text = _string(
-        problems, table, "path", "store", "revocd.db" if backend == "sqlite" else None
-    )
-    if backend == "postgres" and not dsn:
-        problems.add("store.dsn", 'backend "postgres" needs dsn = "postgresql://user@host/db"')
-    path = base / path_text if path_text else None
-    if backend == "sqlite" and path is not None and not path.parent.is_dir():
-        problems.add(
-            "store.path", f"directory {path.parent} does not exist (create it or change path)"
-        )
-    return StoreConfig(backend, path, dsn)
+def _split_listen(listen: str) -> tuple[str, int, str]:
+    """HOST:PORT or [IPv6]:PORT -> (host, port, problem); problem is "" when usable."""
+    usage = "(use e.g. 127.0.0.1:8080 or [::1]:8080)"
+    if listen.startswith("["):
+        host, sep, port_text = listen[1:].partition("]:")
+    else:
+        host, sep, port_text = listen.rpartition(":")
+        if ":" in host:
+            return "", 0, f"is not HOST:PORT: put an IPv6 address in brackets {usage}"
+    if not sep or not port_text:
+        return "", 0, f"is not HOST:PORT {usage}"
+    if not host:
+        return "", 0, f"is not HOST:PORT: 0.0.0.0 listens on every interface {usage}"
+    if not port_text.isdigit() or int(port_text) > 65535:
+        return "", 0, f"is not HOST:PORT: the port must be 0 to 65535 (0: any free) {usage}"
+    return host, int(port_text), ""
 
 
-def _responder(problems: Problems, value: object, base: Path) -> ResponderConfig | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        problems.add("responder", "must be a table ([responder])")
-        return None
-    _unknown_keys(problems, value, RESPONDER_KEYS, "responder")
-    cert = _file(problems, value, "cert", "responder", base, required=True)
-    key = _file(problems, value, "key", "responder", base, required=True)
-    max_age = _duration(problems, value, "max_age", "responder", timedelta(hours=1))
-    nonce = _choice(problems, value, "nonce", "responder", ("echo", "ignore"), "echo")
+def _store(table: TableReader) -> StoreConfig:
+    table.only(KEYS["store"])
+    backend = table.choice("backend", ("sqlite", "postgres"), "sqlite")
+    if backend == "postgres":
+        if "path" in table.data:
+            table.add("path", 'is only used with backend = "sqlite"; remove it')
+        dsn = table.string("dsn")
+        if "dsn" not in table.data:
+            table.add(
+                "dsn",
+                'backend "postgres" needs dsn = "postgresql://revocd@db.example/revocd"',
+            )
+        elif dsn and not (dsn.startswith(("postgresql://", "postgres://")) or "=" in dsn):
+            table.add(
+                "dsn",
+                f"{dsn!r} is not a libpq connection string "
+                '(postgresql://USER@HOST/DB or "host=... dbname=...")',
+            )
+        return StoreConfig(backend, None, dsn)
+    if "dsn" in table.data:
+        table.add("dsn", 'is only used with backend = "postgres"; remove it')
+    path = table.path("path", DEFAULT_SQLITE_PATH)
+    if path is not None and not path.parent.is_dir():
+        table.add("path", f"directory {path.parent} does not exist (create it or change path)")
+    elif path is not None and path.is_dir():
+        table.add("path", f"{path} is a directory; name the database file inside it")
+    return StoreConfig(backend, path, None)
+
+
+def _responder(table: TableReader) -> ResponderConfig | None:
+    table.only(KEYS["responder"])
+    cert = table.file("cert", required=True, what="revocd's OCSP signing certificate")
+    key = table.file("key", required=True, what="that certificate's unencrypted private key")
+    max_age = table.duration("max_age", DEFAULT_MAX_AGE)
+    if max_age <= timedelta(0):
+        table.add("max_age", 'must be more than 0 (OCSP responses need a lifetime), e.g. "1h"')
+    nonce = table.choice("nonce", ("echo", "ignore"), "echo")
     if cert is None or key is None:
         return None
     return ResponderConfig(cert, key, max_age, nonce)
 
 
-def _logging(problems: Problems, table: Mapping[str, Any]) -> LoggingConfig:
-    _unknown_keys(problems, table, LOGGING_KEYS, "logging")
+def _logging(table: TableReader) -> LoggingConfig:
+    table.only(KEYS["logging"])
+    level = table.data.get("level")
+    if isinstance(level, str):  # "INFO" is what people type after years of Python logging
+        table = dataclasses.replace(table, data={**table.data, "level": level.lower()})
     return LoggingConfig(
-        _choice(problems, table, "format", "logging", ("json", "console"), "json"),
-        _choice(problems, table, "level", "logging", LOG_LEVELS, "info"),
+        table.choice("format", ("json", "console"), "json"),
+        table.choice("level", LOG_LEVELS, "info"),
     )
 
 
-def _duration(
-    problems: Problems, table: Mapping[str, Any], key: str, where: str, default: timedelta
-) -> timedelta:
-    if key not in table:
-        return default
-    try:
-        value = parse_duration(table[key])
-    except ValueError as error:
-        problems.add(_join(where, key), str(error))
-        return default
-    return value
-
-
-def _policy(problems: Problems, table: Mapping[str, Any], inherited: Policy, where: str) -> Policy:
-    durations = {
-        key: _duration(problems, table, key, where, getattr(inherited, key))
-        for key in ("poll_interval", "grace", "timeout", "clock_skew")
-    }
-    max_bytes = inherited.max_crl_bytes
-    if "max_crl_bytes" in table:
-        try:
-            max_bytes = parse_size(table["max_crl_bytes"])
-        except ValueError as error:
-            problems.add(_join(where, "max_crl_bytes"), str(error))
-    for key in ("poll_interval", "timeout"):
-        if key in table and durations[key] <= timedelta(0):
-            problems.add(_join(where, key), f"must be more than 0 (got {table[key]!r})")
-    if "max_crl_bytes" in table and max_bytes <= 0:
-        problems.add(_join(where, "max_crl_bytes"), "must be more than 0 (use e.g. 200MiB)")
-    return Policy(max_crl_bytes=max_bytes, **durations)
-
-
-def _file(
-    problems: Problems,
-    table: Mapping[str, Any],
-    key: str,
-    where: str,
-    base: Path,
-    *,
-    required: bool,
-) -> Path | None:
-    text = _string(problems, table, key, where)
-    if text is None:
-        if required and key not in table:
-            problems.add(_join(where, key), "is required (a path to a PEM or DER file)")
-        return None
-    path = base / text
-    if not path.is_file():
-        problems.add(_join(where, key), f"file {path} does not exist")
-        return None
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        problems.add(_join(where, key), f"file {path} is not readable: {error.strerror}")
-        return None
-    return path
-
-
-def _partners(
-    problems: Problems, value: object, defaults: Policy, base: Path
-) -> tuple[Partner, ...]:
-    if not isinstance(value, list):
-        problems.add("partner", "must be an array of tables ([[partner]])")
-        return ()
-    partners: list[Partner] = []
-    seen_partners: set[str] = set()
-    seen_issuers: dict[str, str] = {}
-    seen_keys: dict[IssuerKey, str] = {}
-    for position, table in enumerate(value):
-        if not isinstance(table, dict):
-            problems.add(f"partner[{position}]", "must be a table")
-            continue
-        name = _string(problems, table, "name", f"partner[{position}]")
-        label = f"partner '{name}'" if name else f"partner[{position}]"
-        if name is None and "name" not in table:
-            problems.add(label, "needs a name")
-        if name in seen_partners:
-            problems.add(f"{label} name", "duplicate partner name (partner names must be unique)")
-        if name:
-            seen_partners.add(name)
-        _unknown_keys(problems, table, PARTNER_KEYS, label)
-        policy = _policy(problems, table, defaults, label)
-        issuers = _issuers(
-            problems,
-            table.get("issuer", []),
-            label,
-            name or f"partner{position}",
-            base,
-            seen_issuers,
-            seen_keys,
+def _policy(table: TableReader, inherited: Policy) -> Policy:
+    """The policy keys present in `table`, each checked, over `inherited` for the rest."""
+    policy = Policy(
+        poll_interval=table.duration("poll_interval", inherited.poll_interval),
+        grace=table.duration("grace", inherited.grace),
+        timeout=table.duration("timeout", inherited.timeout),
+        max_crl_bytes=table.size("max_crl_bytes", inherited.max_crl_bytes),
+        clock_skew=table.duration("clock_skew", inherited.clock_skew),
+    )
+    # Only values written in this table are judged here: inherited ones were judged (and
+    # reported) where they were written.
+    written = table.data
+    if "poll_interval" in written and policy.poll_interval <= timedelta(0):
+        table.add("poll_interval", f"must be more than 0 (got {written['poll_interval']!r})")
+    elif "poll_interval" in written and policy.poll_interval < MIN_POLL_INTERVAL:
+        table.add(
+            "poll_interval",
+            f"{written['poll_interval']!r} is too short: poll at most once a second "
+            "(a few minutes is usual)",
         )
-        if not issuers and "issuer" not in table:
-            problems.add(label, "has no [[partner.issuer]]: declare at least one CA certificate")
-        partners.append(Partner(name or f"partner{position}", policy, issuers))
-    return tuple(partners)
+    if "timeout" in written and policy.timeout <= timedelta(0):
+        table.add("timeout", f'must be more than 0 (got {written["timeout"]!r}), e.g. "10s"')
+    if "max_crl_bytes" in written and policy.max_crl_bytes <= 0:
+        table.add(
+            "max_crl_bytes",
+            f"must be more than 0 (got {written['max_crl_bytes']!r}); allow a few times "
+            'the partner\'s CRL size, e.g. "200MiB"',
+        )
+    return policy
 
 
-def _issuers(
-    problems: Problems,
-    value: object,
-    label: str,
-    partner: str,
-    base: Path,
-    seen_names: dict[str, str],
-    seen_keys: dict[IssuerKey, str],
-) -> tuple[Issuer, ...]:
-    if not isinstance(value, list):
-        problems.add(f"{label} issuer", "must be an array of tables ([[partner.issuer]])")
-        return ()
-    issuers: list[Issuer] = []
-    for position, table in enumerate(value):
-        where = f"{label} issuer[{position}]"
-        if not isinstance(table, dict):
-            problems.add(where, "must be a table")
-            continue
-        name = _string(problems, table, "name", where)
-        if name:
-            where = f"{label} issuer '{name}'"
-        elif "name" not in table:
-            problems.add(where, "needs a name (used in URLs: /v1/status/NAME/SERIAL)")
-        _unknown_keys(problems, table, ISSUER_KEYS, where)
-        if name and name in seen_names:
-            problems.add(
-                f"{where} name",
-                f"duplicate issuer name (already used by {seen_names[name]}); "
-                "issuer names must be unique across partners",
+class _Partners:
+    """`[[partner]]` and `[[partner.issuer]]`, with the checks that span the whole file:
+    names are unique (issuer names globally: they are used in URLs), each CA is configured
+    once, and a CRL URL belongs to one issuer."""
+
+    def __init__(self, root: TableReader, defaults: Policy) -> None:
+        self.root = root
+        self.defaults = defaults
+        self.partner_names: set[str] = set()
+        self.issuer_names: dict[str, str] = {}
+        self.issuer_keys: dict[IssuerKey, str] = {}
+        self.crl_urls: dict[str, str] = {}
+
+    def parse(self, value: object) -> tuple[Partner, ...]:
+        if not isinstance(value, list):
+            self.root.add("partner", "must be an array of tables: write [[partner]]")
+            return ()
+        partners = (self._partner(position, item) for position, item in enumerate(value))
+        return tuple(p for p in partners if p is not None)
+
+    def _element(self, parent: str, kind: str, position: int, item: object) -> TableReader | None:
+        """A [[partner]] or [[partner.issuer]] element, labelled by its name when it has one."""
+        where = f"{parent} {kind}" if parent else kind
+        if not isinstance(item, dict):
+            self.root.problems.add(f"{where}[{position}]", "must be a table")
+            return None
+        name = item.get("name")
+        label = f"{where} '{name}'" if isinstance(name, str) and name else f"{where}[{position}]"
+        return TableReader(self.root.problems, item, label, self.root.base, separator=" ")
+
+    def _name(self, table: TableReader, kind: str) -> str | None:
+        if "name" not in table.data:
+            table.problems.add(
+                table.where, f'needs a name = "..." (the {kind}\'s id in URLs, logs and metrics)'
             )
-        elif name:
-            seen_names[name] = label
-        cert_path = _file(problems, table, "cert", where, base, required=True)
-        cert = load_issuer_certificate(problems, cert_path, f"{where} cert") if cert_path else None
-        crl = _urls(problems, table, "crl", where, base)
-        ocsp = _urls(problems, table, "ocsp", where, base)
-        if not crl and not ocsp and "crl" not in table and "ocsp" not in table:
-            problems.add(where, "has no sources: give crl = [URL, ...] and/or ocsp = [URL, ...]")
-        signing_text = _choice(
-            problems, table, "signing", where, tuple(m.value for m in SigningMode), "trusted"
+            return None
+        name = table.string("name")
+        return name if name and check_name(table.problems, name, table.key("name"), kind) else None
+
+    def _partner(self, position: int, item: object) -> Partner | None:
+        table = self._element("", "partner", position, item)
+        if table is None:
+            return None
+        table.only(KEYS["partner"])
+        name = self._name(table, "partner")
+        if name in self.partner_names:
+            table.add("name", "duplicate partner name (partner names must be unique)")
+        policy = _policy(table, self.defaults)
+        value = table.data.get("issuer", [])
+        if not isinstance(value, list):
+            table.add("issuer", "must be an array of tables: write [[partner.issuer]]")
+            value = []
+        elif not value:
+            table.problems.add(table.where, "has no [[partner.issuer]]: declare at least one CA")
+        issuers = tuple(
+            issuer
+            for index, entry in enumerate(value)
+            if (issuer := self._issuer(table.where, name, index, entry)) is not None
         )
-        signing = SigningMode(signing_text)
-        responder_cert = _file(
-            problems,
-            table,
-            "responder_cert",
-            where,
-            base,
-            required=signing is SigningMode.DELEGATED,
+        if name is None or name in self.partner_names:
+            return None
+        self.partner_names.add(name)
+        return Partner(name, policy, issuers)
+
+    def _issuer(
+        self, parent: str, partner: str | None, position: int, item: object
+    ) -> Issuer | None:
+        table = self._element(parent, "issuer", position, item)
+        if table is None:
+            return None
+        table.only(KEYS["partner.issuer"])
+        name = self._name(table, "issuer")
+        if name is not None and name in self.issuer_names:
+            table.add(
+                "name",
+                f"duplicate issuer name (already used by {self.issuer_names[name]}); issuer "
+                "names must be unique across partners (they are used in URLs)",
+            )
+            name = None
+        elif name is not None:
+            self.issuer_names[name] = parent
+        cert_path = table.file("cert", required=True, what="the CA certificate (PEM or DER)")
+        crl, crl_ok = table.urls("crl")
+        ocsp, ocsp_ok = table.urls("ocsp")
+        if not crl and not ocsp and crl_ok and ocsp_ok:
+            table.problems.add(
+                table.where, "has no sources: give crl = [URL, ...] and/or ocsp = [URL, ...]"
+            )
+        self._claim_crl_urls(table, crl)
+        cert = None
+        if cert_path is not None:  # judged once the crl sources are known: cRLSign matters
+            cert = load_issuer_certificate(
+                table.problems, cert_path, table.key("cert"), signs_crls=bool(crl)
+            )
+        signing = SigningMode(
+            table.choice("signing", tuple(m.value for m in SigningMode), "trusted")
         )
-        responder_key = _file(
-            problems, table, "responder_key", where, base, required=signing is SigningMode.DELEGATED
+        responder_cert, responder_key = self._responder_files(table, signing)
+        if cert_path is None or cert is None:
+            return None
+        key = self._claim_issuer_key(table, cert)
+        if name is None or partner is None or key is None:
+            return None
+        return Issuer(
+            name,
+            partner,
+            cert_path,
+            cert,
+            key,
+            crl,
+            ocsp,
+            signing,
+            responder_cert,
+            responder_key,
         )
-        if cert is None or not name:
-            continue
+
+    def _responder_files(
+        self, table: TableReader, signing: SigningMode
+    ) -> tuple[Path | None, Path | None]:
+        delegated = signing is SigningMode.DELEGATED
+        if not delegated:
+            for key in ("responder_cert", "responder_key"):
+                if key in table.data:
+                    table.add(
+                        key,
+                        f'is only used with signing = "delegated" (this issuer is '
+                        f'"{signing}"); set signing = "delegated" or remove it',
+                    )
+            return None, None
+        what = "the OCSP signing certificate this CA issued to revocd"
+        cert = table.file("responder_cert", required=True, what=what)
+        key_file = table.file("responder_key", required=True, what="its unencrypted private key")
+        return cert, key_file
+
+    def _claim_issuer_key(self, table: TableReader, cert: x509.Certificate) -> IssuerKey | None:
         key = IssuerKey.from_certificate(cert)
-        if key in seen_keys:
-            problems.add(
-                f"{where} cert",
-                f"is the same CA (same subject and key) as {seen_keys[key]}; configure it once",
+        if key in self.issuer_keys:
+            table.add(
+                "cert",
+                f"is the same CA (same subject and key) as {self.issuer_keys[key]}; "
+                "cross-signed copies of one CA are one issuer: configure it once, "
+                "with all its URLs",
             )
-        seen_keys[key] = where
-        issuers.append(
-            Issuer(
-                name,
-                partner,
-                cert_path or Path(),
-                cert,
-                key,
-                crl,
-                ocsp,
-                signing,
-                responder_cert,
-                responder_key,
-            )
-        )
-    return tuple(issuers)
+            return None
+        self.issuer_keys[key] = table.where
+        return key
 
-
-def _urls(
-    problems: Problems, table: Mapping[str, Any], key: str, where: str, base: Path
-) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        problems.add(f"{where} {key}", "must be a list of URLs")
-        return ()
-    urls: list[str] = []
-    for position, url in enumerate(value):
-        checked = check_url(problems, url, f"{where} {key}[{position}]", base)
-        if checked and checked in urls:
-            problems.add(f"{where} {key}[{position}]", f"{checked} is listed twice")
-        elif checked:
-            urls.append(checked)
-    return tuple(urls)
+    def _claim_crl_urls(self, table: TableReader, urls: tuple[str, ...]) -> None:
+        for position, url in enumerate(urls):
+            owner = self.crl_urls.setdefault(url, table.where)
+            if owner != table.where:
+                table.add(
+                    f"crl[{position}]",
+                    f"{url} is also a crl source of {owner}; a CRL is "
+                    "signed by one CA, so its URL belongs to one issuer",
+                )
