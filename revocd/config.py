@@ -36,7 +36,14 @@ from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode, Source
 
 __all__ = [
     "DEFAULT_POLICY",
+    "ISSUER_KEYS",
     "KEYS",
+    "LOGGING_KEYS",
+    "PARTNER_KEYS",
+    "RESPONDER_KEYS",
+    "SERVER_KEYS",
+    "STORE_KEYS",
+    "TOP_KEYS",
     "Config",
     "ConfigProblems",
     "LoggingConfig",
@@ -109,6 +116,12 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole file, checked. `path` is the file as given; every path inside is absolute.
+
+    `defaults` is `[defaults]` over the built-in defaults; each partner's `policy` is its
+    own overrides over `defaults`.
+    """
+
     path: Path
     server: ServerConfig
     store: StoreConfig

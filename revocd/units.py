@@ -39,7 +39,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{text!r} is not a duration ({DURATION_HINT})")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    try:
+        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration ({DURATION_HINT})") from None
 
 
 def parse_size(text: str | int) -> int:
@@ -51,7 +54,10 @@ def parse_size(text: str | int) -> int:
     match = _SIZE.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{text!r} is not a size ({SIZE_HINT})")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    try:
+        return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    except (OverflowError, ValueError):
+        raise ValueError(f"{text!r} is too large a size ({SIZE_HINT})") from None
 
 
 def format_duration(value: timedelta) -> str:
