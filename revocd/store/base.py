@@ -73,6 +73,11 @@ class Store(Protocol):
         index, and the issuer's sticky revocations."""
         ...
 
+    async def load_der(self, source_id: str) -> bytes | None:
+        """The raw DER of the source's accepted CRL, exactly as accepted (None: none yet).
+        Not read at start-up: for pass-through, audit and re-indexing."""
+        ...
+
     async def accept_crl(
         self,
         issuer_id: str,

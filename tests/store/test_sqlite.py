@@ -1,107 +1,124 @@
-"""SQLite specifics: migrations, refusing what it cannot use, durability under SIGKILL."""
+"""SQLite specifics: migrating real data forward, refusing files it cannot use, what a
+status update costs on disk, and the migration script splitter."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import subprocess
-import sys
-import textwrap
-import time
+from datetime import timedelta
 
 import pytest
 
 from revocd.errors import StoreError
-from revocd.store.migrate import latest_version
-from revocd.store.sqlite import SqliteStore
-from tests.support.daemon import REPO
+from revocd.evidence import CrlEvidence
+from revocd.revoked import RevokedIndex
+from revocd.store.base import Validators
+from revocd.store.sqlite import SqliteStore, split_statements, to_micros
+from tests.store.test_contract import ISSUER, A, evidence
+from tests.support.pki import T0
 
 
-async def test_a_new_store_gets_the_latest_schema(tmp_path):
-    store = SqliteStore(tmp_path / "new.db")
-    await store.open()
-    assert await store.schema_version() == latest_version()
-    assert await store.integrity_check() == "ok"
-    await store.close()
-
-
-async def test_a_store_from_a_newer_revocd_is_refused(tmp_path):
-    path = tmp_path / "future.db"
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 99")
+async def test_a_schema_1_database_keeps_its_crl_and_sticky_entries_when_migrated(sqlite_backend):
+    """Schema 1 kept the DER and index in the `source` row; schema 2 moved them out."""
+    ev = evidence(41, serials=(1, 2, 3))
+    await sqlite_backend.create_at_version(1)
+    with sqlite3.connect(sqlite_backend.path, isolation_level=None) as db:
+        db.execute(
+            "INSERT INTO source (source_id, crl_number, this_update, next_update, der_sha256, "
+            "tbs_sha256, entry_count, accepted_at, source_url, der, index_header, "
+            "revoked_index, etag, last_success, last_error, last_error_at) "
+            "VALUES (?, '41', ?, ?, ?, ?, 3, ?, ?, ?, ?, ?, '\"v1\"', ?, 'HTTP 500', ?)",
+            (
+                A,
+                to_micros(ev.meta.this_update),
+                to_micros(ev.meta.next_update),
+                ev.meta.der_sha256,
+                ev.meta.tbs_sha256,
+                to_micros(ev.meta.accepted_at),
+                ev.meta.source_url,
+                ev.der,
+                ev.index.header(),
+                ev.index.blob,
+                to_micros(ev.meta.accepted_at),
+                to_micros(T0 + timedelta(hours=1)),
+            ),
+        )
+        db.execute("INSERT INTO source (source_id, last_error) VALUES ('never-accepted', 'x')")
+        db.execute(
+            "INSERT INTO sticky VALUES (?, x'09', 1700000000, 1, 'http://a', '40', ?)",
+            (ISSUER, to_micros(T0)),
+        )
     db.close()
-    with pytest.raises(StoreError, match=r"newer revocd \(schema 99"):
-        await SqliteStore(path).open()
+
+    store = await sqlite_backend.open()
+    assert await store.schema_version() == sqlite_backend.latest_version()
+    records = await store.load_sources()
+    assert records[A].meta == ev.meta
+    assert records[A].validators == Validators('"v1"')
+    assert records[A].last_error == "HTTP 500"
+    assert records["never-accepted"].meta is None
+    loaded = await store.load_issuer(ISSUER, [A, "never-accepted"])
+    assert (loaded.crl, loaded.index) == (ev.meta, ev.index)
+    assert loaded.sticky[b"\x09"].crl_number == 40
+    assert await store.load_der(A) == ev.der
+    await store.integrity_check()
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "message"),
+    ("make", "message"),
     [
-        ("garbage.db", b"this is not a database" * 100, "not a usable revocd store"),
-        ("missing/dir/revocd.db", None, "cannot open"),
+        (lambda p: p.write_bytes(b"this is not a database" * 100), "not a usable revocd store"),
+        (lambda p: p.mkdir(), "cannot open the store"),
     ],
-    ids=["not-a-database", "missing-directory"],
+    ids=["not-a-database", "a-directory"],
 )
-async def test_unusable_paths_are_refused_with_the_path_named(tmp_path, name, content, message):
-    path = tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(StoreError, match=message) as error:
+async def test_unusable_files_are_refused_with_the_path_named(tmp_path, make, message):
+    path = tmp_path / "revocd.db"
+    make(path)
+    with pytest.raises(StoreError, match=message) as refused:
         await SqliteStore(path).open()
-    assert str(path) in str(error.value)
+    assert str(path) in str(refused.value)
 
 
-CRASH = textwrap.dedent(
-    """
-    import asyncio, hashlib, os, sys
-    from datetime import datetime, timedelta, UTC
-    from pathlib import Path
-    from revocd.evidence import CrlEvidence, CrlMeta
-    from revocd.revoked import RevokedIndex
-    from revocd.store.base import Validators
-    from revocd.store.sqlite import SqliteStore
+async def test_a_status_update_does_not_rewrite_the_accepted_crl(sqlite_backend):
+    """A failing partner is polled often; each failure must not rewrite its big CRL."""
+    der = bytes(range(256)) * 20_000  # 5 MB
+    blob = bytes(26) * 100_000  # 2.6 MB of index
+    ev = evidence(1)
+    big = CrlEvidence(ev.meta, RevokedIndex(17, blob), der)
+    store = await sqlite_backend.open()
+    await store.accept_crl(ISSUER, A, big, Validators(), [])
+    wal = sqlite_backend.path.with_name(sqlite_backend.path.name + "-wal")
+    before = wal.stat().st_size
+    for attempt in range(20):
+        await store.record_failure(A, T0 + timedelta(minutes=attempt), "e" * attempt)
+        await store.record_success(A, T0 + timedelta(minutes=attempt, seconds=1))
+    # the WAL only grows until a checkpoint (64 MB of frames triggers one): each of the 40
+    # updates may write a few 64 KiB pages, never the 7.6 MB CRL again
+    per_update = (wal.stat().st_size - before) / 40
+    assert per_update < 4 * 65536
+    assert await store.load_der(A) == der
 
-    def ev(n, size):
-        der = bytes([n % 256]) * size
-        idx = RevokedIndex.from_entries([(bytes([1, n % 256]), 0, 1)])
-        t = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n)
-        meta = CrlMeta("u", n, t, t + timedelta(days=1), hashlib.sha256(der).digest(),
-                       hashlib.sha256(der).digest(), 1, t)
-        return CrlEvidence(meta, idx, der)
 
-    async def main():
-        store = SqliteStore(Path(sys.argv[1]))
-        await store.open()
-        await store.accept_crl("i", "s", ev(1, 1000), Validators(), [])
-        print("accepted", flush=True)
-        n = 2
-        while True:
-            await store.accept_crl("i", "s", ev(n, 20_000_000), Validators(), [])
-            n += 1
-
-    asyncio.run(main())
-    """
+@pytest.mark.parametrize(
+    ("script", "statements"),
+    [
+        (
+            "CREATE TABLE a (x);\nCREATE TABLE b (y);\n",
+            ["CREATE TABLE a (x);", "CREATE TABLE b (y);"],
+        ),
+        (
+            "-- a comment; with a semicolon\nCREATE TABLE a (x);\n",
+            ["-- a comment; with a semicolon\nCREATE TABLE a (x);"],
+        ),
+        ("INSERT INTO a VALUES ('x;\ny');\n", ["INSERT INTO a VALUES ('x;\ny');"]),
+        ("CREATE TABLE a (x);\n-- trailing comment\n", ["CREATE TABLE a (x);"]),
+    ],
+    ids=["two-statements", "semicolon-in-comment", "semicolon-in-string", "trailing-comment"],
 )
+def test_migration_scripts_split_where_sqlite_says_a_statement_ends(script, statements):
+    assert split_statements(script) == statements
 
 
-def test_sigkill_mid_write_leaves_a_whole_crl(tmp_path):
-    path = tmp_path / "crash.db"
-    process = subprocess.Popen(
-        [sys.executable, "-c", CRASH, str(path)], stdout=subprocess.PIPE, text=True, cwd=REPO
-    )
-    assert process.stdout.readline().strip() == "accepted"
-    time.sleep(0.3)  # a kill point inside a stream of 20 MB writes, not a wait for a condition
-    process.kill()
-    process.wait()
-    process.stdout.close()
-
-    async def check() -> None:
-        store = SqliteStore(path)
-        await store.open()
-        assert await store.integrity_check() == "ok"
-        loaded = await store.load_issuer("i", ["s"])
-        n = loaded.crl.crl_number
-        assert loaded.index.lookup(bytes([1, n % 256])) is not None  # index matches its CRL
-        await store.close()
-
-    asyncio.run(check())
+def test_an_unterminated_migration_statement_is_an_error():
+    with pytest.raises(ValueError, match="unterminated"):
+        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)\n")
