@@ -238,6 +238,7 @@ def main() -> None:
         f"(b) revocd ingest (download..answer):  {figures['ingest_s']:.2f} s   "
         f"ratio {ratio:.2f}x openssl (target <= 3x)"
     )
+    print(f"answer lookup in the 1M-entry cache: {figures['lookup_us']:.1f} us (hits and misses)")
     print(
         f"index: {figures['bytes_per_entry']:.1f} bytes/entry over {int(figures['entries'])} "
         "entries (target <= 64)"
