@@ -141,12 +141,11 @@ async def _fetch_one(
             executor, verify_crl, fetched.body, ctx
         )
     except FetchError as error:
-        reason = "oversize" if error.kind == "oversize" else error.kind
         return FetchReport(
             source,
             False,
-            f"{error} ({reason})",
-            {**base, "ok": False, "error": reason, "message": str(error)},
+            f"{error.detail} ({error.kind})",
+            {**base, "ok": False, "error": error.kind, "message": error.detail},
         )
     except Rejected as rejected:
         return FetchReport(

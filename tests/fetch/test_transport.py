@@ -1,228 +1,323 @@
-"""Bounded fetching against a real aiohttp server that misbehaves on purpose."""
+"""Bounded HTTP fetching against a partner that misbehaves on purpose: every FetchError
+kind, the size cap, deadlines, redirects, TLS, conditional GET and the User-Agent."""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import zlib
-from collections.abc import AsyncIterator
-from datetime import timedelta
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from revocd.errors import FetchError
-from revocd.fetch.transport import Transport, make_session
+from revocd.fetch.transport import USER_AGENT, FetchResult, Transport, make_session
 from revocd.store.base import Validators
+from tests.support.partner import Mode, PartnerServer, redirect_to, status, tls_pair
 
 CAP = 64 * 1024
-CRL = b"\x30\x82" + b"x" * 5000
+CRL = b"\x30\x82\x13\x88" + bytes(range(256)) * 20
+QUICK = timedelta(seconds=0.2)
 
 
-def make_app(release: asyncio.Event, seen: list[dict[str, str]]) -> web.Application:
-    async def ok(request: web.Request) -> web.Response:
-        seen.append(dict(request.headers))
-        if request.headers.get("If-None-Match") == '"v1"':
-            return web.Response(status=304)
-        if request.headers.get("If-Modified-Since") == "Wed, 01 Jan 2026 00:00:00 GMT":
-            return web.Response(status=304)
-        return web.Response(
-            body=CRL, headers={"ETag": '"v1"', "Last-Modified": "Wed, 01 Jan 2026 00:00:00 GMT"}
-        )
-
-    async def exact(_: web.Request) -> web.Response:
-        return web.Response(body=b"a" * CAP)
-
-    async def one_over(_: web.Request) -> web.Response:
-        return web.Response(body=b"a" * (CAP + 1))
-
-    async def endless(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        try:
-            for _ in range(10_000):
-                await response.write(b"z" * 16384)
-        except (ConnectionResetError, ConnectionError):
-            pass
-        return response
-
-    async def bomb(_: web.Request) -> web.Response:
-        body = gzip.compress(b"\0" * (50 * 1024 * 1024), compresslevel=9)
-        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
-
-    async def small_gzip(_: web.Request) -> web.Response:
-        compressor = zlib.compressobj(wbits=31)
-        body = compressor.compress(CRL) + compressor.flush()
-        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
-
-    async def hang(_: web.Request) -> web.Response:
-        await release.wait()
-        return web.Response(body=CRL)
-
-    async def slow_body(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Length": str(len(CRL))})
-        await response.prepare(request)
-        await response.write(CRL[:100])
-        await release.wait()
-        return response
-
-    async def fail(_: web.Request) -> web.Response:
-        return web.Response(status=503, text="down for maintenance")
-
-    async def redirect(request: web.Request) -> web.Response:
-        n = int(request.match_info["n"])
-        raise web.HTTPFound("/ok" if n == 0 else f"/redirect/{n - 1}")
-
-    async def loop(_: web.Request) -> web.Response:
-        raise web.HTTPFound("/loop")
-
-    async def to_ftp(_: web.Request) -> web.Response:
-        raise web.HTTPFound("ftp://127.0.0.1/x.crl")
-
-    app = web.Application()
-    for path, handler in {
-        "/ok": ok,
-        "/exact": exact,
-        "/one-over": one_over,
-        "/endless": endless,
-        "/bomb": bomb,
-        "/small-gzip": small_gzip,
-        "/hang": hang,
-        "/slow-body": slow_body,
-        "/fail": fail,
-        "/redirect/{n}": redirect,
-        "/loop": loop,
-        "/to-ftp": to_ftp,
-    }.items():
-        app.router.add_get(path, handler)
-    return app
+async def get(
+    transport: Transport,
+    url: str,
+    *,
+    max_bytes: int = CAP,
+    timeout: timedelta = timedelta(seconds=5),
+    validators: Validators | None = None,
+) -> FetchResult:
+    return await transport.get(url, max_bytes=max_bytes, timeout=timeout, validators=validators)
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
-    release = asyncio.Event()
-    seen: list[dict[str, str]] = []
-    runner = web.AppRunner(make_app(release, seen), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    release.set()
-    await runner.cleanup()
+async def fetch_error(transport: Transport, url: str, **kw: object) -> FetchError:
+    with pytest.raises(FetchError) as caught:
+        await get(transport, url, **kw)  # type: ignore[arg-type]
+    assert caught.value.url == url
+    return caught.value
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
-    async with make_session() as session:
-        yield Transport(session)
+# --- a misbehaving partner gives a named error -------------------------------------------
+
+MISBEHAVIOUR = [
+    pytest.param(Mode.HTTP_500, "http_status", "HTTP 500 Internal Server Error", id="http-500"),
+    pytest.param(status(503), "http_status", "HTTP 503 Service Unavailable", id="http-503"),
+    pytest.param(status(404), "http_status", "HTTP 404 Not Found", id="http-404"),
+    pytest.param(Mode.OVERSIZE, "oversize", "read 64.0 KiB and stopped", id="endless-body"),
+    pytest.param(Mode.GZIP_BOMB, "oversize", "read 64.0 KiB and stopped", id="gzip-bomb"),
+    pytest.param(Mode.REDIRECT_LOOP, "too_many_redirects", "more than 5", id="redirect-loop"),
+    pytest.param(Mode.RESET, "connection", "closed the connection", id="reset"),
+    pytest.param(Mode.LYING_LENGTH, "connection", "cut short", id="body-shorter-than-length"),
+    pytest.param(
+        redirect_to("ftp://127.0.0.1/issuing.crl"), "bad_url", "not http(s)", id="redirect-to-ftp"
+    ),
+    pytest.param(
+        redirect_to("file:///etc/passwd"), "bad_url", "not http(s)", id="redirect-to-file"
+    ),
+]
 
 
-async def get(transport: Transport, url: str, **kw: object) -> object:
-    return await transport.get(
-        url,
-        max_bytes=kw.pop("max_bytes", CAP),
-        timeout=kw.pop("timeout", timedelta(seconds=2)),
-        **kw,
-    )
+@pytest.mark.parametrize(("mode", "kind", "words"), MISBEHAVIOUR)
+async def test_a_misbehaving_partner_gives_a_named_error(
+    partner_server: PartnerServer, transport: Transport, mode, kind, words
+):
+    partner_server.publish("/issuing.crl", CRL)
+    url = partner_server.misbehave("/issuing.crl", mode)
+    error = await fetch_error(transport, url)
+    assert error.kind == kind
+    assert words in str(error)
 
 
-@pytest.mark.parametrize(
-    ("path", "kind", "words"),
-    [
-        ("/one-over", "oversize", "max_crl_bytes"),
-        ("/endless", "oversize", "max_crl_bytes"),
-        ("/bomb", "oversize", "max_crl_bytes"),
-        ("/fail", "http_status", "HTTP 503"),
-        ("/redirect/5", "too_many_redirects", "more than 5"),
-        ("/loop", "too_many_redirects", "redirects"),
-        ("/to-ftp", "connection", ""),
-    ],
-    ids=[
-        "one-byte-over-the-cap",
-        "endless-body-without-length",
-        "gzip-bomb-counted-after-decompression",
-        "http-503",
-        "six-redirects",
-        "redirect-loop",
-        "redirect-to-ftp",
-    ],
-)
-async def test_misbehaving_partners_give_named_errors(server, transport, path, kind, words):
-    base, _ = server
-    with pytest.raises(FetchError) as error:
-        await get(transport, base + path)
-    assert error.value.kind == kind
-    assert words in str(error.value)
-
-
-@pytest.mark.parametrize("path", ["/hang", "/slow-body"], ids=["no-answer", "body-stalls"])
-async def test_a_partner_that_stalls_times_out(server, transport, path):
-    base, _ = server
-    with pytest.raises(FetchError) as error:
-        await get(transport, base + path, timeout=timedelta(seconds=0.2))
-    assert error.value.kind == "timeout"
-    assert "0.2s" in str(error.value)
-
-
-async def test_connection_refused(transport):
-    with pytest.raises(FetchError) as error:
-        await get(transport, "http://127.0.0.1:1/x.crl")
-    assert error.value.kind == "connection"
-
-
-@pytest.mark.parametrize(
-    ("path", "size"),
-    [("/ok", len(CRL)), ("/exact", CAP), ("/redirect/4", len(CRL)), ("/small-gzip", len(CRL))],
-    ids=["plain", "exactly-at-the-cap", "five-redirects", "gzip-undone"],
-)
-async def test_good_bodies_are_returned_whole(server, transport, path, size):
-    base, _ = server
-    result = await get(transport, base + path)
+async def test_garbage_is_fetched_not_judged(partner_server: PartnerServer, transport: Transport):
+    """Fetch never parses: an HTML page where the CRL should be is verify's problem."""
+    url = partner_server.misbehave("/issuing.crl", Mode.GARBAGE)
+    result = await get(transport, url)
     assert result.body is not None
-    assert len(result.body) == size
+    assert result.body.startswith(b"<html>")
+    assert result.content_type == "text/html"
 
 
-async def test_conditional_get_and_user_agent(server, transport):
-    base, seen = server
-    first = await get(transport, base + "/ok")
-    assert first.validators == Validators('"v1"', "Wed, 01 Jan 2026 00:00:00 GMT")
-    assert seen[-1]["User-Agent"].startswith("revocd/")
-    again = await get(transport, base + "/ok", validators=first.validators)
-    assert again.body is None
-    assert again.status == 304
-    assert seen[-1]["If-None-Match"] == '"v1"'
-    by_date = await get(
-        transport, base + "/ok", validators=Validators(None, "Wed, 01 Jan 2026 00:00:00 GMT")
+# --- the size cap ------------------------------------------------------------------------
+
+SIZES = [
+    pytest.param(CAP, False, None, id="exactly-at-the-cap"),
+    pytest.param(CAP - 1, False, None, id="one-under-the-cap"),
+    pytest.param(CAP + 1, False, "Content-Length says 64.0 KiB", id="length-one-over"),
+    pytest.param(10 * CAP, False, "Content-Length says 640 KiB", id="length-far-over"),
+    pytest.param(CAP, True, None, id="gzip-decodes-to-exactly-the-cap"),
+    # compressed it is far under the cap: only the decoded count catches it
+    pytest.param(CAP + 1, True, "read 64.0 KiB and stopped", id="gzip-decodes-one-over"),
+]
+
+
+@pytest.mark.parametrize(("size", "compress", "refusal"), SIZES)
+async def test_the_cap_counts_decoded_bytes(
+    partner_server: PartnerServer, transport: Transport, size, compress, refusal
+):
+    body = bytes(size)
+    url = partner_server.publish("/issuing.crl", body, compress=compress)
+    if refusal is None:
+        result = await get(transport, url)
+        assert result.body == body
+        return
+    error = await fetch_error(transport, url)
+    assert error.kind == "oversize"
+    assert str(error) == (
+        f"{url}: CRL is larger than max_crl_bytes 64 KiB ({refusal}); "
+        "raise max_crl_bytes for this partner if the CRL is legitimately this large"
     )
-    assert by_date.body is None
 
 
-async def test_file_urls_are_read_capped_and_unchanged_files_cost_nothing(tmp_path, transport):
-    path = tmp_path / "issuing.crl"
-    path.write_bytes(CRL)
-    first = await get(transport, path.as_uri())
-    assert first.body == CRL
-    second = await get(transport, path.as_uri(), validators=first.validators)
-    assert second.body is None
-    path.write_bytes(CRL + b"more")
-    third = await get(transport, path.as_uri(), validators=first.validators)
-    assert third.body == CRL + b"more"
-    big = tmp_path / "big.crl"
-    big.write_bytes(b"a" * (CAP + 1))
-    with pytest.raises(FetchError) as error:
-        await get(transport, big.as_uri())
-    assert error.value.kind == "oversize"
-    with pytest.raises(FetchError) as missing:
-        await get(transport, (tmp_path / "nope.crl").as_uri())
-    assert missing.value.kind == "file_error"
+async def test_a_compressed_body_arrives_decoded(partner_server, transport):
+    url = partner_server.publish("/issuing.crl", CRL, compress=True)
+    result = await get(transport, url)
+    assert result.body == CRL
+    assert partner_server.requests_to("/issuing.crl")[-1].headers["Accept-Encoding"]
+
+
+async def test_a_gzip_bomb_under_a_big_enough_cap_is_read_whole(transport):
+    """The bomb is a valid gzip stream: the cap, not a decoding error, is what stops it."""
+    async with PartnerServer(stream_limit=4 * 1024 * 1024) as partner:
+        url = partner.misbehave("/issuing.crl", Mode.GZIP_BOMB)
+        result = await get(transport, url, max_bytes=8 * 1024 * 1024)
+    assert result.body == bytes(4 * 1024 * 1024)
+
+
+# --- deadlines and connections -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "url",
-    ["ldap://ldap.example/cn=CA?certificateRevocationList", "gopher://x/y"],
-    ids=["ldap", "gopher"],
+    "mode", [Mode.HANG, Mode.SLOW_BODY], ids=["never-answers", "body-stalls-after-headers"]
 )
-async def test_unsupported_schemes_are_refused(transport, url):
-    with pytest.raises(FetchError) as error:
-        await get(transport, url)
-    assert error.value.kind == "bad_url"
+async def test_a_stalling_partner_times_out_on_time(partner_server, transport, mode):
+    partner_server.publish("/issuing.crl", CRL)
+    url = partner_server.misbehave("/issuing.crl", mode)
+    started = time.monotonic()
+    error = await fetch_error(transport, url, timeout=QUICK)
+    assert time.monotonic() - started < 1.0
+    assert error.kind == "timeout"
+    assert "within timeout 0.2s" in str(error)
+    assert "raise timeout for this partner" in str(error)
+
+
+async def test_the_deadline_covers_every_redirect(partner_server, transport):
+    partner_server.misbehave("/hang.crl", Mode.HANG)
+    url = partner_server.misbehave("/issuing.crl", redirect_to("/hang.crl"))
+    error = await fetch_error(transport, url, timeout=QUICK)
+    assert error.kind == "timeout"
+
+
+async def test_a_hanging_request_completes_when_the_partner_recovers(partner_server, transport):
+    partner_server.publish("/issuing.crl", CRL)
+    url = partner_server.misbehave("/issuing.crl", Mode.HANG)
+    pending = asyncio.create_task(get(transport, url))
+    await partner_server.wait_for_hits("/issuing.crl")
+    partner_server.misbehave("/issuing.crl", Mode.OK)
+    assert (await pending).body == CRL
+
+
+async def test_connection_refused(transport, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/issuing.crl"
+    error = await fetch_error(transport, url)
+    assert error.kind == "connection"
+    assert f"cannot connect to 127.0.0.1:{closed_port}" in str(error)
+
+
+async def test_tls_to_a_trusted_partner(tmp_path: Path):
+    pair = tls_pair(tmp_path)
+    async with PartnerServer(ssl_context=pair.server) as partner:
+        url = partner.publish("/issuing.crl", CRL)
+        assert url.startswith("https://")
+        async with make_session(ssl_context=pair.client) as session:
+            result = await get(Transport(session), url)
+    assert result.body == CRL
+
+
+async def test_tls_to_an_untrusted_partner_is_a_connection_error(tmp_path, transport):
+    async with PartnerServer(ssl_context=tls_pair(tmp_path).server) as partner:
+        url = partner.publish("/issuing.crl", CRL)
+        error = await fetch_error(transport, url)
+    assert error.kind == "connection"
+    assert "TLS certificate of 127.0.0.1 not accepted" in str(error)
+    assert "certificate verify failed" in str(error) or "unable to get" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        pytest.param(
+            "ldap://ldap.example/cn=CA?certificateRevocationList", "use http, https", id="ldap"
+        ),
+        pytest.param("gopher://127.0.0.1/issuing.crl", "use http, https", id="gopher"),
+        pytest.param("127.0.0.1/issuing.crl", "scheme '(none)'", id="no-scheme"),
+        pytest.param("http:///issuing.crl", "http(s)://HOST[:PORT]/PATH", id="no-host"),
+        pytest.param("http://[::1/issuing.crl", "Invalid IPv6 URL", id="broken-ipv6"),
+        pytest.param("http://127.0.0.1:99999/issuing.crl", "Port out of range", id="bad-port"),
+    ],
+)
+async def test_unusable_urls_are_refused_before_any_traffic(transport, url, words):
+    error = await fetch_error(transport, url)
+    assert error.kind == "bad_url"
+    assert words in str(error)
+
+
+# --- redirects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hops", "code"),
+    [(1, 301), (1, 302), (1, 303), (1, 307), (1, 308), (5, 302)],
+    ids=["301", "302", "303", "307", "308", "five-hops"],
+)
+async def test_redirects_are_followed_up_to_five(partner_server, transport, hops, code):
+    final = partner_server.publish("/final.crl", CRL)
+    for hop in range(hops):
+        target = "/final.crl" if hop == hops - 1 else f"/hop/{hop + 1}"
+        partner_server.misbehave(f"/hop/{hop}", redirect_to(target, code))
+    result = await get(transport, partner_server.url("/hop/0"))
+    assert result.body == CRL
+    assert result.url == partner_server.url("/hop/0")
+    assert result.final_url == final
+
+
+async def test_six_redirects_are_too_many(partner_server, transport):
+    partner_server.publish("/final.crl", CRL)
+    for hop in range(6):
+        target = "/final.crl" if hop == 5 else f"/hop/{hop + 1}"
+        partner_server.misbehave(f"/hop/{hop}", redirect_to(target))
+    error = await fetch_error(transport, partner_server.url("/hop/0"))
+    assert error.kind == "too_many_redirects"
+    assert "more than 5 redirects" in str(error)
+    assert partner_server.hits("/final.crl") == 0
+
+
+async def test_an_error_after_redirects_names_where_it_happened(partner_server, transport):
+    url = partner_server.misbehave("/issuing.crl", redirect_to("/moved.crl"))
+    error = await fetch_error(transport, url)
+    assert error.kind == "http_status"
+    assert f"HTTP 404 Not Found from {partner_server.url('/moved.crl')} (after redirects)" in str(
+        error
+    )
+
+
+async def test_a_redirect_to_another_server(partner_server, transport):
+    async with PartnerServer() as mirror:
+        final = mirror.publish("/issuing.crl", CRL)
+        url = partner_server.misbehave("/issuing.crl", redirect_to(final))
+        result = await get(transport, url)
+    assert (result.body, result.final_url) == (CRL, final)
+
+
+# --- conditional GET ---------------------------------------------------------------------
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+T_HTTP = "Thu, 01 Jan 2026 00:00:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("publish", "header"),
+    [
+        pytest.param({"etag": True}, "If-None-Match", id="etag"),
+        pytest.param({"etag": False, "last_modified": T}, "If-Modified-Since", id="last-modified"),
+    ],
+)
+async def test_an_unchanged_crl_costs_one_round_trip(partner_server, transport, publish, header):
+    url = partner_server.publish("/issuing.crl", CRL, **publish)
+    first = await get(transport, url)
+    assert first.body == CRL
+    assert first.status == 200
+    seen = partner_server.requests_to("/issuing.crl")
+    assert "If-None-Match" not in seen[0].headers
+    assert "If-Modified-Since" not in seen[0].headers
+
+    again = await get(transport, url, validators=first.validators)
+    assert (again.body, again.status) == (None, 304)
+    assert again.validators == first.validators
+    sent = partner_server.requests_to("/issuing.crl")[-1].headers
+    expected = first.validators.etag if header == "If-None-Match" else T_HTTP
+    assert sent[header] == expected
+
+    partner_server.publish("/issuing.crl", CRL + b"new", **{**publish, "last_modified": None})
+    changed = await get(transport, url, validators=first.validators)
+    assert changed.body == CRL + b"new"
+
+
+async def test_validators_are_those_of_the_body(partner_server, transport):
+    url = partner_server.publish("/issuing.crl", CRL, etag='"v1"', last_modified=T)
+    result = await get(transport, url)
+    assert result.validators == Validators('"v1"', T_HTTP)
+    assert result.content_type == "application/pkix-crl"
+    assert result.elapsed > timedelta(0)
+
+
+async def test_a_304_without_validators_sent_is_an_error(partner_server, transport):
+    url = partner_server.misbehave("/issuing.crl", status(304))
+    error = await fetch_error(transport, url)
+    assert error.kind == "http_status"
+    assert "HTTP 304" in str(error)
+
+
+# --- who is asking -----------------------------------------------------------------------
+
+
+async def test_the_user_agent_names_revocd(partner_server, transport):
+    url = partner_server.publish("/issuing.crl", CRL)
+    await get(transport, url)
+    agent = partner_server.requests_to("/issuing.crl")[-1].headers["User-Agent"]
+    assert agent == USER_AGENT
+    assert re.fullmatch(r"revocd/\d+\.\d+\.\d+\S* \(\+https://github\.com/revocd/revocd\)", agent)
+
+
+async def test_environment_proxies_are_ignored(partner_server, monkeypatch):
+    """Only the config decides where revocd connects: HTTP_PROXY is not followed."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    url = partner_server.publish("/issuing.crl", CRL)
+    async with make_session("relying-party-test/1.0") as session:
+        result = await get(Transport(session), url)
+    assert result.body == CRL
+    assert partner_server.requests[-1].headers["User-Agent"] == "relying-party-test/1.0"
