@@ -39,7 +39,12 @@ def entries_der(serials: Iterable[int], revoked_at: datetime) -> bytes:
 
 
 def assemble_crl(
-    ca: CA, serials: Iterable[int], *, number: int, this_update: datetime, next_update: datetime
+    ca: CA,
+    serials: Iterable[int],
+    *,
+    number: int,
+    this_update: datetime,
+    next_update: datetime | None,
 ) -> bytes:
     algorithm = ECDSA_SHA256 if isinstance(ca.key, ec.EllipticCurvePrivateKey) else RSA_SHA256
     crl_number = encode_tlv(
@@ -52,7 +57,7 @@ def assemble_crl(
         + algorithm
         + ca.cert.subject.public_bytes()
         + utctime(this_update)
-        + utctime(next_update)
+        + (utctime(next_update) if next_update is not None else b"")
         + encode_tlv(0x30, entries_der(serials, this_update))
         + encode_tlv(0xA0, encode_tlv(0x30, crl_number)),
     )
