@@ -24,6 +24,9 @@ REASON_KEY_COMPROMISE = encode_tlv(
 
 
 def utctime(when: datetime) -> bytes:
+    """RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050."""
+    if when.year >= 2050:
+        return encode_tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
     return encode_tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
 
 
