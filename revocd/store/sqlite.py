@@ -153,7 +153,7 @@ class SqliteStore:
             "last_modified": validators.last_modified,
             "last_success": accepted_at,
         }
-        body = (source_id, evidence.index.header(), evidence.index.blob, evidence.der)
+        header, blob, der = evidence.index.header(), evidence.index.blob, evidence.der
 
         def write(db: sqlite3.Connection) -> None:
             # the sticky rows are built here, on the store's thread: 100k of them would
@@ -161,11 +161,15 @@ class SqliteStore:
             sticky_rows = [_sticky_row(issuer_id, s, accepted_at) for s in sticky]
             with _Transaction(db, "BEGIN IMMEDIATE"):
                 db.execute(_upsert("source", row), row)
-                db.execute(
+                cursor = db.execute(
                     "INSERT OR REPLACE INTO crl_body (source_id, index_header, revoked_index, "
-                    "der) VALUES (?, ?, ?, ?)",
-                    body,
+                    "der) VALUES (?, ?, zeroblob(?), zeroblob(?))",
+                    (source_id, header, len(blob), len(der)),
                 )
+                rowid = cursor.lastrowid
+                assert rowid is not None
+                _write_blob(db, "revoked_index", rowid, blob)
+                _write_blob(db, "der", rowid, der)
                 # the first recording of a serial wins: it is the earliest evidence
                 db.executemany(
                     "INSERT INTO sticky (issuer_id, serial, revoked_at, reason, source_url, "
@@ -278,6 +282,18 @@ def _only_comments(text: str) -> bool:
 
 def _user_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+_BLOB_CHUNK = 1024 * 1024
+
+
+def _write_blob(db: sqlite3.Connection, column: str, rowid: int, data: bytes) -> None:
+    """Write a big BLOB in 1 MiB pieces: binding 70 MB as one parameter copies it while
+    holding the GIL, which stalls the event loop for tens of milliseconds."""
+    view = memoryview(data)
+    with db.blobopen("crl_body", column, rowid) as handle:
+        for start in range(0, len(view), _BLOB_CHUNK):
+            handle.write(view[start : start + _BLOB_CHUNK])
 
 
 class _Transaction:

@@ -54,6 +54,17 @@ def _day(date: bytes, four_digit_year: bool) -> int:
         raise _malformed(f"revocationDate {date!r} is not a calendar date") from None
 
 
+def _second_of_day(hms: bytes, text: bytes) -> int:
+    """Seconds since midnight for b'HHMMSS'; raises Rejected if it is not a time of day."""
+    if not hms.isdigit():
+        raise _malformed(f"revocationDate {text!r} is not digits")
+    h, rest = divmod(int(hms), 10000)
+    m, s = divmod(rest, 100)
+    if h > 23 or m > 59 or s > 59:
+        raise _malformed(f"revocationDate {text!r} is not a time of day")
+    return h * 3600 + m * 60 + s
+
+
 def parse_entry_extensions(blob: bytes) -> int:
     """The reason code (or NO_REASON) from one entry's Extensions; raises Rejected."""
     try:
@@ -185,9 +196,10 @@ def _plausible_chain(der: bytes, pos: int, end: int, count: int) -> bool:
 
 
 def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:
-    pack = struct.Struct(">qB").pack
-    pads = [bytes(width - 1 - n) for n in range(width)]
+    # one struct per serial length: length octet, serial, zero padding, epoch, reason
+    packs = [struct.Struct(f">B{n}s{width - 1 - n}xqB").pack for n in range(width)]
     days: dict[bytes, int] = {}
+    seconds: dict[bytes, int] = {}
     extensions: dict[bytes, int] = {}
     out: list[bytes] = []
     append = out.append
@@ -245,12 +257,10 @@ def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:
                 day = _day(date, four)
                 if len(days) < _CACHE_LIMIT:
                     days[date] = day
-            if not hms.isdigit():
-                raise _malformed(f"revocationDate {text!r} is not digits")
-            h, rest = divmod(int(hms), 10000)
-            m, s = divmod(rest, 100)
-            if h > 23 or m > 59 or s > 59:
-                raise _malformed(f"revocationDate {text!r} is not a time of day")
+            second = seconds.get(hms)
+            if second is None:
+                second = _second_of_day(hms, text)
+                seconds[hms] = second  # at most 86,400 distinct values
             # crlEntryExtensions
             if q == entry_end:
                 reason = NO_REASON
@@ -264,12 +274,7 @@ def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:
                 reason = cached
             else:
                 raise _malformed(f"entry at offset {pos} overruns its length")
-            append(
-                bytes((size,))
-                + serial
-                + pads[size]
-                + pack(day * 86400 + h * 3600 + m * 60 + s, reason)
-            )
+            append(packs[size](size, serial, day * 86400 + second, reason))
             pos = entry_end
     except IndexError:
         raise _malformed("truncated entry list") from None
