@@ -32,6 +32,9 @@ from revocd.errors import RevocdError, StoreError
 from revocd.events import Events
 from revocd.fetch.transport import Transport, make_session
 from revocd.metrics import Metrics
+from revocd.model import SigningMode
+from revocd.ocsp.responder import Responder, ResponderPolicy
+from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
@@ -87,13 +90,47 @@ class Overrides:
     start_polling: bool = True
 
 
+def build_signers(config: Config) -> dict[str, Signer]:
+    """Each issuer's OCSP signing identity: revocd's own ([responder], `trusted`) or the
+    certificate its CA issued to revocd (`delegated`). `passthrough` has none yet."""
+    trusted = None
+    if config.responder is not None:
+        trusted = load_signer(config.responder.cert, config.responder.key, embed=False)
+    signers: dict[str, Signer] = {}
+    for issuer in config.issuers():
+        if issuer.signing is SigningMode.DELEGATED:
+            assert issuer.responder_cert is not None
+            assert issuer.responder_key is not None
+            signers[issuer.name] = load_signer(
+                issuer.responder_cert, issuer.responder_key, embed=True
+            )
+        elif issuer.signing is SigningMode.TRUSTED and trusted is not None:
+            signers[issuer.name] = trusted
+    return signers
+
+
+def build_responder(config: Config, cache: StatusCache) -> Responder:
+    policy = ResponderPolicy()
+    if config.responder is not None:
+        policy = ResponderPolicy(config.responder.max_age, config.responder.nonce)
+    grace = {i.name: p.policy.grace for p in config.partners for i in p.issuers}
+    return Responder(cache, build_signers(config), grace, policy)
+
+
 def build_app(config: Config, overrides: Overrides | None = None) -> web.Application:
     extra = overrides or Overrides()
     clock = extra.clock or SystemClock()
     cache = StatusCache(config.partners)
     board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)
     metrics = Metrics()
-    app = make_app(cache=cache, board=board, clock=clock, partners=config.partners, metrics=metrics)
+    app = make_app(
+        cache=cache,
+        board=board,
+        clock=clock,
+        partners=config.partners,
+        metrics=metrics,
+        responder=build_responder(config, cache),
+    )
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.store)

@@ -30,7 +30,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from revocd import logs
 from revocd.config import load_config
@@ -162,6 +162,12 @@ listen = "127.0.0.1:{port}"
 backend = "sqlite"
 path = "revocd.db"
 
+[responder]
+cert = "pki/responder.pem"
+key = "pki/responder.key"
+max_age = "10m"
+nonce = "echo"
+
 [defaults]
 poll_interval = "{POLL_INTERVAL}"
 grace = "5m"
@@ -229,9 +235,36 @@ def publish(site: PartnerWeb, directory: Path, northwind: DemoCA, contoso: DemoC
     tmp.replace(mirror)
 
 
+def write_responder(pki: Path, now: datetime) -> None:
+    """revocd's own OCSP signing identity (`trusted` mode): relying parties pin it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("revocd demo", "revocd demo OCSP responder")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (pki / "responder.pem").write_bytes(_pem(cert))
+    (pki / "responder.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
 def commands_to_try(port: int, directory: Path, northwind: DemoCA, contoso: DemoCA) -> str:
     url = f"http://127.0.0.1:{port}"
     certs = directory / "certs"
+    pki = directory / "pki"
     nw_leaf = certs / "northwind-1.pem"
     co_leaf = certs / "contoso-1.pem"
     nw_serial = f"{northwind.leaves[0][1].serial_number:x}"
@@ -249,6 +282,8 @@ Try:
   curl -s -X POST -H 'Content-Type: application/json' \\
        -d '{{"queries": [{{"issuer": "northwind-root", "serial": "{nw_serial}"}}]}}' {url}/v1/status
   {sys.argv[0]} fetch --config {directory / "revocd.toml"}
+  openssl ocsp -issuer {pki / "northwind-root.pem"} -cert {certs / "northwind-2.pem"} \\
+       -url {url}/ocsp -VAfile {pki / "responder.pem"}
   open {url}/ in a browser for the freshness page
 
 Ctrl-C to stop.
@@ -294,6 +329,7 @@ async def _main(port: int, directory: Path, every: float, log_format: str) -> No
     (pki / "northwind-root.pem").write_bytes(_pem(northwind.cert))
     (pki / "contoso-issuing.pem").write_bytes(_pem(contoso.cert))
     (pki / "contoso-issuing-by-northwind.pem").write_bytes(_pem(cross))
+    write_responder(pki, now)
     for ca in (northwind, contoso):
         for i in range(1, 6):
             cert = ca.issue(f"{ca.partner}-{i}.example", now)

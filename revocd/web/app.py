@@ -7,9 +7,10 @@ from aiohttp import web
 from revocd.clock import Clock
 from revocd.metrics import Metrics
 from revocd.model import Partner
+from revocd.ocsp.responder import Responder
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
-from revocd.web import api_routes, keys, ops_routes
+from revocd.web import api_routes, keys, ocsp_routes, ops_routes
 from revocd.web.errors import json_errors
 
 # OCSP requests are capped far below this in their own routes; this bounds JSON batches.
@@ -24,6 +25,7 @@ def make_app(
     partners: tuple[Partner, ...],
     metrics: Metrics,
     client_max_size: int = CLIENT_MAX_SIZE,
+    responder: Responder | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
     app[keys.CACHE] = cache
@@ -33,5 +35,6 @@ def make_app(
     app[keys.METRICS] = metrics
     api_routes.add_routes(app)
     ops_routes.add_routes(app)
-    # The OCSP responder (POST /ocsp, POST /, GET /ocsp/{request}) mounts here (issue 4).
+    if responder is not None:  # POST /ocsp, POST /, GET /ocsp/{request}
+        ocsp_routes.add_routes(app, responder)
     return app

@@ -77,10 +77,31 @@ def test_demo_serves_both_partners_and_picks_up_revocations(tmp_path):
             time.sleep(0.1)
         else:
             pytest.fail("the demo's revocation never showed up:\n" + "".join(lines))
+        ocsp = subprocess.run(
+            [
+                "openssl",
+                "ocsp",
+                "-issuer",
+                str(tmp_path / "pki" / "northwind-root.pem"),
+                "-cert",
+                str(tmp_path / "certs" / "northwind-1.pem"),
+                "-url",
+                f"{url}/ocsp",
+                "-VAfile",
+                str(tmp_path / "pki" / "responder.pem"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert "Response verify OK" in ocsp.stdout + ocsp.stderr, ocsp.stdout + ocsp.stderr
+        assert ": good" in ocsp.stdout
         output = "".join(lines)
         assert "curl -s" in output
         assert "revocd status" in output or "status --url" in output
         assert "query --url" in output
+        assert "openssl ocsp" in output
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0

@@ -1,0 +1,153 @@
+"""The OCSP responder: request bytes -> signed response bytes. No aiohttp here.
+
+Answers come from the same status cache and rules as the JSON API. Times (SPEC.md):
+thisUpdate is the evidence's thisUpdate; nextUpdate is the evidence's nextUpdate while
+fresh, and min(nextUpdate + grace, now + max_age) while stale, so strict clients keep
+working through the operator's grace. `unknown` answers (no usable evidence) claim nothing:
+thisUpdate now, nextUpdate one minute later (nextUpdate is always set: Envoy treats a
+response without one as expired). A revoked answer from expired evidence is still revoked
+(revocation is permanent) and is valid for max_age.
+
+Responses without a nonce are signed once and reused (see `_presigned`): signing per
+request is the slow path. One response has one signer. A request whose CertIDs belong to
+issuers with different signers, to an issuer revocd does not serve, or to an issuer with
+no signing identity gets `unauthorized`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from revocd.model import Issuer
+from revocd.ocsp.asn1 import MalformedRequest, OcspRequest, parse_request
+from revocd.ocsp.encode import (
+    ResponseStatus,
+    Single,
+    error_response,
+    ocsp_response,
+    response_data,
+)
+from revocd.ocsp.signing import Signer
+from revocd.status.answer import Answer, CertStatus, IssuerEvidence
+from revocd.status.cache import StatusCache
+from revocd.status.freshness import Freshness
+
+UNKNOWN_VALIDITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderPolicy:
+    max_age: timedelta = timedelta(hours=1)
+    nonce: str = "echo"  # echo | ignore
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    body: bytes
+    status: ResponseStatus
+    cacheable: bool = False  # signed, without a nonce: may be cached and reused
+    this_update: datetime | None = None
+    next_update: datetime | None = None  # the earliest among the SingleResponses
+
+
+class Responder:
+    def __init__(
+        self,
+        cache: StatusCache,
+        signers: Mapping[str, Signer],
+        grace: Mapping[str, timedelta],
+        policy: ResponderPolicy,
+        max_presigned: int = 100_000,
+    ) -> None:
+        self._cache = cache
+        self._signers = signers
+        self._grace = grace
+        self._policy = policy
+        self._max_presigned = max_presigned
+        # Pre-signed responses by exact CertIDs, with the evidence objects they were signed
+        # from: a new CRL for an issuer installs a new IssuerEvidence, so exactly the
+        # responses it affects stop matching. Reused only until their nextUpdate.
+        self._presigned: OrderedDict[
+            tuple[bytes, ...], tuple[tuple[IssuerEvidence, ...], Reply]
+        ] = OrderedDict()
+
+    def respond(self, data: bytes, now: datetime) -> Reply:
+        if not self._cache.ready:
+            return Reply(error_response(ResponseStatus.TRY_LATER), ResponseStatus.TRY_LATER)
+        try:
+            request = parse_request(data)
+        except MalformedRequest:
+            return _error(ResponseStatus.MALFORMED_REQUEST)
+        issuers = self._issuers(request)
+        if issuers is None:
+            return _error(ResponseStatus.UNAUTHORIZED)
+        signers = {id(self._signers.get(i.name)) for i in issuers}
+        signer = self._signers.get(issuers[0].name)
+        if signer is None or len(signers) != 1:
+            return _error(ResponseStatus.UNAUTHORIZED)
+        nonce = request.nonce_extension if self._policy.nonce == "echo" else None
+        key = tuple(c.der for c in request.cert_ids)
+        evidence = tuple(self._cache.evidence(i.name) for i in issuers)
+        if nonce is None:
+            hit = self._presigned.get(key)
+            # `is`: the very evidence objects it was signed from (a new CRL makes new ones)
+            if hit is not None and all(a is b for a, b in zip(hit[0], evidence, strict=True)):
+                cached = hit[1]
+                if cached.next_update is not None and now < cached.next_update:
+                    self._presigned.move_to_end(key)
+                    return cached
+        singles = [
+            self._single(cert_id.der, issuer, self._cache.answer(issuer, cert_id.serial, now), now)
+            for cert_id, issuer in zip(request.cert_ids, issuers, strict=True)
+        ]
+        tbs = response_data(signer.key_hash, now, singles, nonce)
+        body = ocsp_response(tbs, signer.algorithm, signer.sign(tbs), signer.certs())
+        reply = Reply(
+            body,
+            ResponseStatus.SUCCESSFUL,
+            cacheable=nonce is None,
+            this_update=max(s.this_update for s in singles),
+            next_update=min(s.next_update for s in singles),
+        )
+        if nonce is None:
+            self._presigned[key] = (evidence, reply)
+            if len(self._presigned) > self._max_presigned:
+                self._presigned.popitem(last=False)
+        return reply
+
+    def _issuers(self, request: OcspRequest) -> list[Issuer] | None:
+        found = []
+        for cert_id in request.cert_ids:
+            issuer = self._cache.find_by_ocsp_id(cert_id.name_hash, cert_id.key_hash)
+            if issuer is None:
+                return None
+            found.append(issuer)
+        return found
+
+    def _single(self, cert_id: bytes, issuer: Issuer, answer: Answer, now: datetime) -> Single:
+        this, evidence_next = answer.this_update, answer.next_update
+        if answer.status is CertStatus.UNKNOWN:
+            return Single(cert_id, "unknown", now, now + UNKNOWN_VALIDITY)
+        if this is None or evidence_next is None:  # sticky revocation, no CRL in force
+            this, next_update = now, now + self._policy.max_age
+        elif answer.freshness is Freshness.FRESH:
+            next_update = evidence_next
+        elif answer.freshness is Freshness.STALE:
+            next_update = min(evidence_next + self._grace[issuer.name], now + self._policy.max_age)
+        else:  # revoked from expired evidence: revocation does not expire
+            next_update = now + self._policy.max_age
+        return Single(
+            cert_id,
+            answer.status.value,
+            this,
+            max(next_update, this),
+            revoked_at=answer.revoked_at,
+            reason=answer.reason,
+        )
+
+
+def _error(status: ResponseStatus) -> Reply:
+    return Reply(error_response(status), status)

@@ -1,0 +1,89 @@
+"""OCSP over HTTP (RFC 6960 appendix A, RFC 9919): POST /ocsp, POST /, GET /ocsp/{base64}.
+
+Bodies are capped before parsing; anything unparsable is an OCSP `malformedRequest`, never
+an HTTP error. GET responses without a nonce carry RFC 5019 caching headers (max-age never
+past nextUpdate, Last-Modified = thisUpdate, Expires = nextUpdate, ETag = hash of the bytes)
+and honour If-None-Match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime
+from email.utils import format_datetime
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from revocd.ocsp.asn1 import MAX_REQUEST_BYTES
+from revocd.ocsp.encode import ResponseStatus, error_response
+from revocd.ocsp.responder import Reply, Responder
+from revocd.web import keys
+
+CONTENT_TYPE = "application/ocsp-response"
+RESPONDER: web.AppKey[Responder] = web.AppKey("responder", Responder)
+
+
+def add_routes(app: web.Application, responder: Responder) -> None:
+    app[RESPONDER] = responder
+    app.router.add_post("/ocsp", post)
+    app.router.add_post("/", post)
+    app.router.add_get("/ocsp/{request:.*}", get)
+
+
+def _ocsp(body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    response = web.Response(body=body, status=status, headers=headers or {})
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+async def post(request: web.Request) -> web.Response:
+    data = await request.content.read(MAX_REQUEST_BYTES + 1)
+    if len(data) > MAX_REQUEST_BYTES:
+        return _ocsp(error_response(ResponseStatus.MALFORMED_REQUEST))
+    reply = request.app[RESPONDER].respond(data, request.app[keys.CLOCK].now())
+    return _ocsp(reply.body, {"Cache-Control": "no-store"} if not reply.cacheable else None)
+
+
+def decode_get(raw_path: str) -> bytes | None:
+    """The base64 request from a GET path, tolerant of %2F/%2B, '+' as space, missing
+    padding, URL-safe alphabet and the double slash some clients produce."""
+    text = unquote(raw_path).lstrip("/").replace(" ", "+").strip()
+    if not text or len(text) > MAX_REQUEST_BYTES * 2:
+        return None
+    text += "=" * (-len(text) % 4)
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text)
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def get(request: web.Request) -> web.Response:
+    raw = request.raw_path.split("/ocsp/", 1)[1] if "/ocsp/" in request.raw_path else ""
+    data = decode_get(raw.split("?", 1)[0])
+    if data is None:
+        return _ocsp(error_response(ResponseStatus.MALFORMED_REQUEST))
+    now = request.app[keys.CLOCK].now()
+    reply = request.app[RESPONDER].respond(data, now)
+    if not reply.cacheable:
+        return _ocsp(reply.body, {"Cache-Control": "no-store"})
+    headers = caching_headers(reply, now)
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return _ocsp(reply.body, headers)
+
+
+def caching_headers(reply: Reply, now: datetime) -> dict[str, str]:
+    assert reply.next_update is not None
+    assert reply.this_update is not None
+    max_age = max(0, int((reply.next_update - now).total_seconds()))
+    return {
+        "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+        "Last-Modified": format_datetime(reply.this_update, usegmt=True),
+        "Expires": format_datetime(reply.next_update, usegmt=True),
+        "ETag": '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"',
+    }
