@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_HEX = re.compile(r"^-?[0-9a-f]+$")
+_HEX = re.compile(r"^[0-9a-f]+$")
 MAX_SERIAL_OCTETS = 126  # RFC 5280 allows 20; tolerate broken CAs, but bound it
 
 

@@ -72,6 +72,9 @@ async def _read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest("malformed_json", f"body is not JSON: {error}") from None
+    except RecursionError:
+        # `[[[[...` a few thousand deep exhausts the decoder's stack: the client's fault.
+        raise BadRequest("malformed_json", "body is nested too deeply to decode") from None
 
 
 def _items(body: Any) -> tuple[str, list[Any]]:
