@@ -1,8 +1,9 @@
-"""Regenerate the checked-in CRL vectors: `python tests/vectors/make_vectors.py`.
+"""Make the checked-in CRL vectors: `python tests/vectors/make_vectors.py [--all]`.
 
 Each vector is one CRL named by its one property, all issued by `vectors-ca.pem`; the
-table in README.md says what revocd must do with each. Run again only to add vectors:
-the CA key is kept so existing vectors stay valid.
+table in README.md says what revocd must do with each. By default only missing vectors
+are written (ECDSA signatures are randomised, so rewriting would churn every file);
+`--all` rewrites them all. The CA key is kept so existing vectors stay valid.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from revocd.der import encode_tlv  # noqa: E402
-from tests.support.dercrl import assemble_crl  # noqa: E402
+from tests.support.dercrl import (  # noqa: E402
+    assemble_crl,
+    raw_crl,
+    raw_entry,
+    reason_extensions,
+    utctime,
+)
 from tests.support.pki import CA, Entry, make_ca, make_crl  # noqa: E402
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,6 +43,18 @@ def vectors_ca() -> CA:
     ca = make_ca("revocd vectors CA", not_after=T + timedelta(days=36500))
     ca.write(HERE, "vectors-ca")
     return ca
+
+
+def only_some_reasons() -> x509.IssuingDistributionPoint:
+    return x509.IssuingDistributionPoint(
+        full_name=None,
+        relative_name=None,
+        only_contains_user_certs=False,
+        only_contains_ca_certs=False,
+        only_some_reasons=frozenset({x509.ReasonFlags.key_compromise}),
+        indirect_crl=False,
+        only_contains_attribute_certs=False,
+    )
 
 
 def main() -> None:
@@ -85,10 +104,39 @@ def main() -> None:
         "crl-signed-by-another-key.der": make_crl(
             ca, [], number=11, this_update=T, next_update=LONG, signer=make_ca("x").key
         ),
+        "crl-idp-only-some-reasons.der": make_crl(
+            ca,
+            [Entry(0x4001)],
+            number=12,
+            this_update=T,
+            next_update=LONG,
+            extensions=[(only_some_reasons(), True)],
+        ),
+        "crl-non-minimal-serial.der": raw_crl(
+            ca,
+            [raw_entry(b"\x00\x01", utctime(T))],
+            this_update=utctime(T),
+            next_update=utctime(LONG),
+        ),
+        "crl-revocation-date-month-13.der": raw_crl(
+            ca,
+            [raw_entry(b"\x05", encode_tlv(0x17, b"251301000000Z"))],
+            this_update=utctime(T),
+            next_update=utctime(LONG),
+        ),
+        "crl-reason-code-7.der": raw_crl(
+            ca,
+            [raw_entry(b"\x05", utctime(T), reason_extensions(b"\x0a\x01\x07"))],
+            this_update=utctime(T),
+            next_update=utctime(LONG),
+        ),
     }
-    assert encode_tlv  # the DER helpers are what assemble_crl uses
+    rewrite = "--all" in sys.argv[1:]
     for name, data in vectors.items():
-        (HERE / name).write_bytes(data)
+        path = HERE / name
+        if path.exists() and not rewrite:
+            continue
+        path.write_bytes(data)
         print(f"wrote {name} ({len(data)} bytes)")
 
 

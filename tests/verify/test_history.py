@@ -1,0 +1,151 @@
+"""History: rollback, equivocation, older thisUpdate, mirrors behind, sticky additions."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from revocd.errors import Rejected
+from revocd.evidence import CrlMeta, RejectReason, RevocationReason
+from revocd.revoked import NO_REASON, Revocation, RevokedIndex, from_epoch
+from revocd.verify.crl import verify_crl
+from revocd.verify.history import HistoryVerdict, check_history, sticky_additions
+from tests.support.pki import T0
+from tests.verify.helpers import ISSUING, crl, ctx
+
+PRIMARY = "http://pki.acme.example/issuing.crl"
+MIRROR = "file:///srv/mirror/issuing.crl"
+SOURCE = "partner acme / issuer acme-issuing / http://pki.acme.example/issuing.crl"
+
+
+def meta(number: int | None, minutes: int = 0, content: str = "a", url: str = PRIMARY) -> CrlMeta:
+    """A CRL's meta: same (number, minutes, content) means same tbsCertList."""
+    tbs = hashlib.sha256(f"{content}/{number}/{minutes}".encode()).digest()
+    when = T0 + timedelta(minutes=minutes)
+    return CrlMeta(url, number, when, when + timedelta(days=1), tbs, tbs, 0, when)
+
+
+NEWEST = HistoryVerdict(identical=False, becomes_newest=True, behind=False)
+IDENTICAL = HistoryVerdict(identical=True, becomes_newest=False, behind=False)
+BEHIND = HistoryVerdict(identical=False, becomes_newest=False, behind=True)
+CAUGHT_UP = HistoryVerdict(identical=False, becomes_newest=False, behind=False)
+
+CASES = [
+    ("first-crl", meta(1), None, None, NEWEST),
+    ("first-crl-of-a-new-mirror", meta(3, 5, url=MIRROR), None, meta(2), NEWEST),
+    ("higher-number", meta(2, 60), meta(1), meta(1), NEWEST),
+    ("identical", meta(1), meta(1), meta(1), IDENTICAL),
+    ("identical-served-by-a-mirror", meta(1, url=MIRROR), meta(1, url=MIRROR), meta(1), IDENTICAL),
+    ("lower-number", meta(1, 120), meta(2), meta(2), RejectReason.ROLLBACK),
+    ("crl-number-disappears", meta(None, 60), meta(2), meta(2), RejectReason.ROLLBACK),
+    ("same-number-other-content", meta(2, 1, "b"), meta(2), meta(2), RejectReason.EQUIVOCATION),
+    (
+        "mirrors-equivocate",
+        meta(2, 0, "b", url=MIRROR),
+        None,
+        meta(2),
+        RejectReason.EQUIVOCATION,
+    ),
+    (
+        "mirror-equivocates-after-its-own-history",
+        meta(3, 10, "b", url=MIRROR),
+        meta(2, url=MIRROR),
+        meta(3, 10),
+        RejectReason.EQUIVOCATION,
+    ),
+    (
+        "higher-number-but-older-this-update",
+        meta(3, -10),
+        meta(2),
+        meta(2),
+        RejectReason.OLDER_THAN_ACCEPTED,
+    ),
+    ("mirror-behind", meta(1, url=MIRROR), None, meta(2), BEHIND),
+    ("mirror-still-behind", meta(2, 5, url=MIRROR), meta(1, url=MIRROR), meta(3, 10), BEHIND),
+    ("mirror-caught-up", meta(2, url=MIRROR), meta(1, url=MIRROR), meta(2), CAUGHT_UP),
+    ("mirror-ahead", meta(3, 10, url=MIRROR), meta(2, url=MIRROR), meta(2), NEWEST),
+    ("unnumbered-newer-this-update", meta(None, 60), meta(None), meta(None), NEWEST),
+    (
+        "unnumbered-older-this-update",
+        meta(None, -60),
+        meta(None),
+        meta(None),
+        RejectReason.OLDER_THAN_ACCEPTED,
+    ),
+    ("number-appears", meta(1, 60), meta(None), meta(None), NEWEST),
+]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "last", "newest", "outcome"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_history(
+    candidate: CrlMeta,
+    last: CrlMeta | None,
+    newest: CrlMeta | None,
+    outcome: HistoryVerdict | RejectReason,
+) -> None:
+    if isinstance(outcome, RejectReason):
+        with pytest.raises(Rejected) as refused:
+            check_history(candidate, last, newest, SOURCE)
+        assert refused.value.reason is outcome
+        assert SOURCE in refused.value.detail  # says which partner/issuer/URL
+        assert "keeping CRL" in refused.value.detail  # and what revocd still uses
+        return
+    assert check_history(candidate, last, newest, SOURCE) == outcome
+
+
+def test_history_of_real_crls() -> None:
+    first = verify_crl(crl(5, number=7), ctx(ISSUING)).meta
+    again = verify_crl(crl(5, number=7), ctx(ISSUING)).meta  # re-signed: ECDSA differs
+    later = verify_crl(crl(5, 6, number=8, this_update=T0 + timedelta(minutes=30)), ctx(ISSUING))
+    assert check_history(first, first, first, SOURCE) == IDENTICAL
+    assert check_history(again, first, first, SOURCE) == IDENTICAL  # same tbsCertList
+    assert check_history(later.meta, first, first, SOURCE) == NEWEST
+    with pytest.raises(Rejected) as refused:
+        check_history(first, later.meta, later.meta, SOURCE)
+    assert refused.value.reason is RejectReason.ROLLBACK
+    assert "CRL number 7 is lower than accepted 8" in refused.value.detail
+    changed = verify_crl(crl(5, 9, number=7), ctx(ISSUING)).meta
+    with pytest.raises(Rejected) as refused:
+        check_history(changed, first, first, SOURCE)
+    assert refused.value.reason is RejectReason.EQUIVOCATION
+
+
+def index(*entries: tuple[int, int]) -> RevokedIndex:
+    """serial -> reason code (NO_REASON for none); revoked at epoch second = serial."""
+    return RevokedIndex.from_entries([(bytes([s]), s, reason) for s, reason in entries])
+
+
+KC, HOLD = RevocationReason.KEY_COMPROMISE, RevocationReason.CERTIFICATE_HOLD
+
+
+@pytest.mark.parametrize(
+    ("older", "newer", "kept"),
+    [
+        (index(), index((1, KC)), []),
+        (index((1, KC)), index((1, KC), (2, KC)), []),
+        (index((1, KC), (2, NO_REASON), (3, KC)), index((3, KC)), [(1, KC), (2, None)]),
+        (index((1, HOLD), (2, KC)), index(), [(2, KC)]),
+        (index((1, HOLD)), index((1, KC)), []),
+        (index((1, KC), (2, HOLD)), index((2, HOLD)), [(1, KC)]),
+    ],
+    ids=[
+        "nothing-before",
+        "nothing-dropped",
+        "expired-entries-stay-revoked",
+        "hold-released",
+        "hold-made-permanent",
+        "hold-still-listed",
+    ],
+)
+def test_sticky_additions(
+    older: RevokedIndex, newer: RevokedIndex, kept: list[tuple[int, int | None]]
+) -> None:
+    assert sticky_additions(older, newer) == [
+        Revocation(bytes([s]), from_epoch(s), reason) for s, reason in kept
+    ]
