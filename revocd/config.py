@@ -175,9 +175,15 @@ def check_config(path: Path, clock: Clock | None = None) -> Config:
         keys = ("responder.cert", "responder.key")
         check_key_pair(problems, config.responder.cert, config.responder.key, keys, now)
     for issuer in config.issuers():
+        where = f"partner '{issuer.partner}' issuer '{issuer.name}'"
+        if issuer.signing is SigningMode.PASSTHROUGH:
+            problems.add(
+                f"{where} signing",
+                '"passthrough" relays an upstream OCSP responder\'s answers, which this version '
+                'of revocd does not fetch yet; use "trusted" or "delegated"',
+            )
         if issuer.responder_cert is None or issuer.responder_key is None:
             continue
-        where = f"partner '{issuer.partner}' issuer '{issuer.name}'"
         keys = (f"{where} responder_cert", f"{where} responder_key")
         cert = check_key_pair(problems, issuer.responder_cert, issuer.responder_key, keys, now)
         if cert is not None:
