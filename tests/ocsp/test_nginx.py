@@ -1,0 +1,194 @@
+"""nginx (Debian's package) verifying client certificates with `ssl_ocsp on` against
+revocd's responder: a certificate revocd reports revoked is refused, a good one accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from revocd.clock import SystemClock
+from revocd.evidence import CrlMeta
+from revocd.metrics import Metrics
+from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode
+from revocd.ocsp.responder import Responder, ResponderPolicy
+from revocd.ocsp.signing import Signer
+from revocd.revoked import RevokedIndex, epoch_seconds
+from revocd.serials import content_from_int
+from revocd.status.answer import IssuerEvidence
+from revocd.status.board import SourceBoard
+from revocd.status.cache import StatusCache
+from revocd.web.app import make_app
+from tests.support.peers import need_binary
+from tests.support.pki import CA, issue, make_ca
+
+pytestmark = [pytest.mark.peer, pytest.mark.slow]
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+POLICY = Policy(
+    timedelta(minutes=5), timedelta(hours=1), timedelta(seconds=5), 10**6, timedelta(minutes=5)
+)
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+error_log {dir}/error.log info;
+pid {dir}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    resolver 127.0.0.1;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.key;
+        ssl_client_certificate {dir}/ca.pem;
+        ssl_verify_client on;
+        ssl_ocsp on;
+        ssl_ocsp_responder http://127.0.0.1:{revocd}/ocsp/;
+        location / {{ return 200 "hello $ssl_client_serial\\n"; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write(path: Path, cert: x509.Certificate, key: object) -> None:
+    path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(  # type: ignore[attr-defined]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def https_get(port: int, ca: Path, cert: Path) -> int:
+    context = ssl.create_default_context(cafile=str(ca))
+    context.check_hostname = False
+    context.load_cert_chain(str(cert.with_suffix(".pem")), str(cert.with_suffix(".key")))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/", context=context, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp_client, tmp_path):
+    nginx = need_binary("nginx")
+    ca: CA = make_ca("Partner Client CA")
+    responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
+    good, good_key = issue(
+        ca,
+        "alice",
+        serial=0x2002,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=30),
+    )
+    bad, bad_key = issue(
+        ca,
+        "mallory",
+        serial=0x1001,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=30),
+    )
+    server, server_key = issue(
+        ca, "localhost", not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=30)
+    )
+    (tmp_path / "ca.pem").write_bytes(ca.pem())
+    (tmp_path / "tmp").mkdir()
+    write(tmp_path / "server", server, server_key)
+    write(tmp_path / "good", good, good_key)
+    write(tmp_path / "bad", bad, bad_key)
+
+    issuer = Issuer(
+        "partner",
+        "partner",
+        Path("x"),
+        ca.cert,
+        IssuerKey.from_certificate(ca.cert),
+        ("http://a/x.crl",),
+        (),
+        SigningMode.DELEGATED,
+        None,
+        None,
+    )
+    partners = (Partner("partner", POLICY, (issuer,)),)
+    cache = StatusCache(partners)
+    meta = CrlMeta(
+        "http://a/x.crl",
+        1,
+        NOW - timedelta(minutes=5),
+        NOW + timedelta(hours=6),
+        b"d" * 32,
+        b"t" * 32,
+        1,
+        NOW,
+    )
+    revoked = RevokedIndex.from_entries([(content_from_int(0x1001), epoch_seconds(NOW), 1)])
+    cache.install(IssuerEvidence("partner", POLICY.grace, meta, revoked, {}))
+    cache.ready = True
+    responder = Responder(
+        cache,
+        {"partner": Signer(responder_cert, responder_key, embed=True)},
+        {"partner": POLICY.grace},
+        ResponderPolicy(timedelta(hours=1), "ignore"),
+    )
+    app = make_app(
+        cache=cache,
+        board=SourceBoard([]),
+        clock=SystemClock(),
+        partners=partners,
+        metrics=Metrics(),
+        responder=responder,
+    )
+    client = await aiohttp_client(app)
+
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=tmp_path, port=port, revocd=client.port))
+    process = await asyncio.create_subprocess_exec(
+        nginx,
+        "-p",
+        str(tmp_path),
+        "-c",
+        str(conf),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                await writer.wait_closed()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        ca_pem = tmp_path / "ca.pem"
+        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "good") == 200
+        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "bad") == 400
+    finally:
+        process.terminate()
+        await process.wait()
+    log = (tmp_path / "error.log").read_text()
+    assert "revoked" in log, log[-2000:]
