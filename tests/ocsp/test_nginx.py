@@ -192,3 +192,125 @@ async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp
         await process.wait()
     log = (tmp_path / "error.log").read_text()
     assert "revoked" in log, log[-2000:]
+
+
+STAPLING_CONF = """
+daemon off;
+master_process off;
+error_log {dir}/error.log info;
+pid {dir}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    resolver 127.0.0.1;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.key;
+        ssl_stapling on;
+        ssl_stapling_verify on;
+        ssl_trusted_certificate {dir}/ca.pem;
+        ssl_stapling_responder http://127.0.0.1:{revocd}/ocsp/;
+        location / {{ return 200 "hello\\n"; }}
+    }}
+}}
+"""
+
+
+async def test_nginx_staples_revocds_response(aiohttp_client, tmp_path):
+    nginx = need_binary("nginx")
+    openssl = need_binary("openssl")
+    ca: CA = make_ca("Partner Server CA")
+    responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
+    server, server_key = issue(
+        ca,
+        "localhost",
+        serial=0x3003,
+        not_before=NOW - timedelta(days=1),
+        not_after=NOW + timedelta(days=30),
+    )
+    (tmp_path / "ca.pem").write_bytes(ca.pem())
+    (tmp_path / "tmp").mkdir()
+    write(tmp_path / "server", server, server_key)
+    issuer = Issuer(
+        "partner",
+        "partner",
+        Path("x"),
+        ca.cert,
+        IssuerKey.from_certificate(ca.cert),
+        ("http://a/x.crl",),
+        (),
+        SigningMode.DELEGATED,
+        None,
+        None,
+    )
+    partners = (Partner("partner", POLICY, (issuer,)),)
+    cache = StatusCache(partners)
+    meta = CrlMeta(
+        "http://a/x.crl",
+        1,
+        NOW - timedelta(minutes=5),
+        NOW + timedelta(hours=6),
+        b"d" * 32,
+        b"t" * 32,
+        0,
+        NOW,
+    )
+    cache.install(IssuerEvidence("partner", POLICY.grace, meta, RevokedIndex.empty(), {}))
+    cache.ready = True
+    responder = Responder(
+        cache,
+        {"partner": Signer(responder_cert, responder_key, embed=True)},
+        {"partner": POLICY.grace},
+        ResponderPolicy(timedelta(hours=1), "ignore"),
+    )
+    app = make_app(
+        cache=cache,
+        board=SourceBoard([]),
+        clock=SystemClock(),
+        partners=partners,
+        metrics=Metrics(),
+        responder=responder,
+    )
+    client = await aiohttp_client(app)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(STAPLING_CONF.format(dir=tmp_path, port=port, revocd=client.port))
+    process = await asyncio.create_subprocess_exec(
+        nginx,
+        "-p",
+        str(tmp_path),
+        "-c",
+        str(conf),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    output = ""
+    try:
+        for _ in range(40):  # nginx fetches the staple after the first handshakes
+            probe = await asyncio.create_subprocess_exec(
+                openssl,
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-status",
+                "-CAfile",
+                str(tmp_path / "ca.pem"),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            output = (await probe.communicate())[0].decode(errors="replace")
+            if "Cert Status: good" in output:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        process.terminate()
+        await process.wait()
+    assert "OCSP Response Status: successful" in output, output[-3000:]
+    assert "Cert Status: good" in output
