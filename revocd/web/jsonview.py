@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from revocd.evidence import CrlMeta, RevocationReason
@@ -15,9 +15,10 @@ from revocd.status.freshness import freshness
 
 
 def iso(when: datetime | None) -> str | None:
+    """RFC 3339 in UTC with `Z`, whole seconds (what CRLs and OCSP carry)."""
     if when is None:
         return None
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def reason_name(code: int | None) -> str | None:

@@ -17,10 +17,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from revocd.errors import PayloadTooLarge
 from revocd.ocsp.asn1 import MAX_REQUEST_BYTES
 from revocd.ocsp.encode import ResponseStatus, error_response
 from revocd.ocsp.responder import Reply, Responder
 from revocd.web import keys
+from revocd.web.bodies import read_body
 
 CONTENT_TYPE = "application/ocsp-response"
 RESPONDER: web.AppKey[Responder] = web.AppKey("responder", Responder)
@@ -40,8 +42,9 @@ def _ocsp(body: bytes, headers: dict[str, str] | None = None, status: int = 200)
 
 
 async def post(request: web.Request) -> web.Response:
-    data = await request.content.read(MAX_REQUEST_BYTES + 1)
-    if len(data) > MAX_REQUEST_BYTES:
+    try:
+        data = await read_body(request, MAX_REQUEST_BYTES)  # whole body, however it arrives
+    except PayloadTooLarge:
         return _ocsp(error_response(ResponseStatus.MALFORMED_REQUEST))
     reply = request.app[RESPONDER].respond(data, request.app[keys.CLOCK].now())
     return _ocsp(reply.body, {"Cache-Control": "no-store"} if not reply.cacheable else None)

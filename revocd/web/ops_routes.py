@@ -15,6 +15,14 @@ from revocd.web import keys
 from revocd.web.jsonview import partners_json
 from revocd.web.page import render_page
 
+# The page needs nothing but its own inline style: no scripts, frames, images or fetches.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
@@ -81,4 +89,4 @@ async def page(request: web.Request) -> web.Response:
     data = partners_json(
         app[keys.PARTNERS], app[keys.CACHE], app[keys.BOARD], app[keys.CLOCK].now()
     )
-    return web.Response(text=render_page(data), content_type="text/html")
+    return web.Response(text=render_page(data), content_type="text/html", headers=PAGE_HEADERS)

@@ -1,7 +1,9 @@
 """The freshness page for people: every partner, issuer and source at a glance.
 
 Plain server-rendered HTML from the same data as `/v1/partners`; no scripts, no external
-assets, everything escaped. It refreshes itself every 30 seconds.
+assets, everything escaped (and the route's Content-Security-Policy forbids scripts, so a
+hostile partner name that escaped escaping would still not run). It refreshes itself
+every 30 seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ def _cell(value: Any) -> str:
 
 def _badge(state: str, extra: str = "") -> str:
     return f'<td><span class="badge {escape(state)}">{escape(state)}</span>{escape(extra)}</td>'
+
+
+def _error_cell(source: dict[str, Any]) -> str:
+    if not source["last_error"]:
+        return '<td class="error"></td>'
+    when = source["last_error_at"]
+    at = f'<br><span class="when">at {escape(when)}</span>' if when else ""
+    return f'<td class="error">{escape(source["last_error"])}{at}</td>'
 
 
 def render_page(data: dict[str, Any]) -> str:
@@ -42,7 +52,7 @@ def render_page(data: dict[str, Any]) -> str:
                     + _cell(source["this_update"])
                     + _cell(source["next_update"])
                     + _cell(source["last_success"])
-                    + f'<td class="error">{escape(source["last_error"] or "")}</td>'
+                    + _error_cell(source)
                     + "</tr>"
                 )
     summary = ", ".join(f"{n} {escape(s)}" for s, n in sorted(counts.items())) or "no sources"

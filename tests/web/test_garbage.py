@@ -2,7 +2,7 @@
 
 Unknown routes and wrong methods get the documented error object; a few hundred random
 paths and bodies (seeded, so a failure replays) must all be 4xx or 200, JSON, and what
-openapi.json promises.
+openapi.json promises. Only revocd's own bug is a 500: JSON too, and logged as an error.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
+from revocd.metrics import Metrics
+from revocd.status.board import SourceBoard
+from revocd.web.app import make_app
+from tests.web.conftest import ClientFactory, build_world
 from tests.web.openapi import call, validate_ref
 
 Client = TestClient[Any, Any]
@@ -165,3 +170,24 @@ async def test_random_batches_never_5xx(client: Client, seed: int) -> None:
         assert code in (200, 400, 415), (code, body)
         if code == 200:
             assert isinstance(answer["results"], list)
+
+
+async def test_our_own_bug_is_a_json_500_and_an_error_log(aiohttp_client: ClientFactory) -> None:
+    """A board that misses a configured source is a wiring bug in revocd, not the client's
+    fault: the client gets the documented error object, the log gets the traceback."""
+    world = build_world()
+    app = make_app(
+        cache=world.cache,
+        board=SourceBoard(()),
+        clock=world.clock,
+        partners=world.partners,
+        metrics=Metrics(),
+    )
+    client: Client = await aiohttp_client(app)
+    with capture_logs() as logs:
+        code, body = await call(client, "GET", "/v1/partners", "/v1/partners")
+    assert (code, body["error"]) == (500, "internal_error")
+    assert "KeyError" not in body["message"]  # no internals to the client
+    (event,) = [e for e in logs if e["event"] == "internal_error"]
+    assert (event["log_level"], event["path"], event["method"]) == ("error", "/v1/partners", "GET")
+    assert event["exc_info"] is True

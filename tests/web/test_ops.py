@@ -25,6 +25,19 @@ JSON_ROUTES = {
     ("/openapi.json", "get"),
 }
 
+# The parser names a counter's family without its `_total` suffix.
+DECLARED = {
+    "revocd_crl_fetch": "counter",
+    "revocd_crl_rejected": "counter",
+    "revocd_status_requests": "counter",
+    "revocd_source_freshness": "gauge",
+    "revocd_source_failing": "gauge",
+    "revocd_source_last_success_timestamp_seconds": "gauge",
+    "revocd_crl_next_update_timestamp_seconds": "gauge",
+    "revocd_crl_number": "gauge",
+    "revocd_crl_entries": "gauge",
+}
+
 
 async def test_healthz_answers_while_loading(loading_client: Client) -> None:
     assert await call(loading_client, "GET", "/healthz", "/healthz") == (200, {"status": "ok"})
@@ -73,9 +86,18 @@ async def test_metrics_parse_and_follow_the_clock(client: Client, world: World) 
     assert got[(freshness, labels(ACME_URL, state="fresh"))] == 0
 
 
+async def test_every_metric_is_declared(client: Client) -> None:
+    """Counters the poller has not touched yet still show up, so alert rules can find them."""
+    response = await client.get("/metrics")
+    families = {f.name: f.type for f in text_string_to_metric_families(await response.text())}
+    assert families == {**families, **DECLARED}
+
+
 async def test_status_answers_are_counted(client: Client) -> None:
     await client.get("/v1/status/acme-issuing/1001")
     await client.get("/v1/status/acme-issuing/2002")
+    await client.get("/v1/status/acme-issuing/zz")
+    await client.get("/v1/status/globex-bridge/1")
     await client.post("/v1/status", json={"queries": [{"issuer": "x", "serial": "1"}]})
     got = samples(await (await client.get("/metrics")).text())
     counted = {
@@ -83,7 +105,7 @@ async def test_status_answers_are_counted(client: Client) -> None:
         for (name, key), value in got.items()
         if name == "revocd_status_requests_total"
     }
-    assert counted == {"revoked": 1, "good": 1, "error": 1}
+    assert counted == {"revoked": 1, "good": 1, "unknown": 1, "error": 2}
 
 
 async def test_openapi_document(client: Client) -> None:

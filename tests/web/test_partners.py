@@ -175,9 +175,11 @@ async def test_page_lists_every_partner_issuer_and_source(client: Client, world:
     page = await response.text()
     for text in ("acme", "globex", "acme-issuing", "globex-bridge", ACME_URL, ACME_MIRROR):
         assert text in page
-    assert "connection refused" in page
+    assert 'connection refused<br><span class="when">at 2026-01-01T00:00:00Z' in page
     assert "failing" in page
     assert "<script" not in page
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
 async def test_page_escapes_hostile_names(aiohttp_client: ClientFactory) -> None:
