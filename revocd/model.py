@@ -73,6 +73,14 @@ class IssuerKey:
         return self.key_sha1.hex(), self.key_sha256.hex()
 
 
+def ocsp_hashes(cert: x509.Certificate, algorithm: str) -> tuple[bytes, bytes]:
+    """(issuerNameHash, issuerKeyHash) of a CA for a CertID hashed with `algorithm`
+    (sha1, sha256, sha384, sha512)."""
+    name = hashlib.new(algorithm, cert.subject.public_bytes(), usedforsecurity=False).digest()
+    key = hashlib.new(algorithm, _subject_public_key_bits(cert), usedforsecurity=False).digest()
+    return name, key
+
+
 def _subject_public_key_bits(cert: x509.Certificate) -> bytes:
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

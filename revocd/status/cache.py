@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from revocd.errors import NotFound
-from revocd.model import Issuer, Partner
+from revocd.model import Issuer, Partner, ocsp_hashes
 from revocd.serials import content_from_int
 from revocd.status.answer import Answer, IssuerEvidence, decide
 
@@ -65,6 +65,8 @@ class StatusCache:
         self._by_name_hash.setdefault(key.name_sha256, []).append(issuer)
         self._by_ocsp_id[(key.name_sha1, key.key_sha1)] = issuer
         self._by_ocsp_id[(key.name_sha256, key.key_sha256)] = issuer
+        for algorithm in ("sha384", "sha512"):  # CertIDs may use them (RFC 6960 allows any)
+            self._by_ocsp_id[ocsp_hashes(issuer.cert, algorithm)] = issuer
         self._evidence[issuer.name] = IssuerEvidence(issuer.name, partner.policy.grace)
 
     @property

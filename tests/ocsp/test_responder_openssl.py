@@ -232,3 +232,20 @@ async def test_a_new_crl_invalidates_presigned_responses(rig):
     cache.install(IssuerEvidence("acme-issuing", old.grace, old.crl, revoked, {}))
     after = ocsp.load_der_ocsp_response(await (await client.post("/ocsp", data=der)).read())
     assert after.certificate_status == ocsp.OCSPCertStatus.REVOKED
+
+
+@pytest.mark.parametrize("algorithm", [hashes.SHA384(), hashes.SHA512()], ids=lambda a: a.name)
+async def test_sha384_and_sha512_certids_are_answered(rig, algorithm):
+    client_for, signers, _, ca = rig
+    client = await client_for(signers["trusted"])
+    leaf, _ = issue(ca, serial=0x1001)
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, ca.cert, algorithm)
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    parsed = ocsp.load_der_ocsp_response(await (await client.post("/ocsp", data=der)).read())
+    assert parsed.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert parsed.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert parsed.hash_algorithm.name == algorithm.name
