@@ -1,7 +1,7 @@
 """Verifying a CRL in the process pool, splitting a big one across the workers.
 
 Checking a CRL (size, DER, issuer, signature, times, extensions, scope) is cheap; walking
-a million entries is not (about 2 s of Python). So a big CRL is checked in one worker,
+a million entries is not (about 1.2 s of Python). So a big CRL is checked in one worker,
 then its entry list is cut in as many parts as there are workers and walked in parallel,
 each part sorted on its own; the index keeps the parts as sorted runs.
 

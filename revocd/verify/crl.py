@@ -20,7 +20,9 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier, SignatureAlgorithmOID
 
 from revocd.der import DerError, Tlv, children, encode_tlv, expect
@@ -97,7 +99,9 @@ def check_crl(data: bytes, ctx: CrlCheckContext) -> CheckedCrl:
     header = parse_header(der, parts)
     check_issuer_name(header, issuer)
     check_can_sign_crl(issuer)
-    check_signature(der, parts, header, issuer)
+    # One hash of the 40 MB tbsCertList serves both equivocation and (SHA-256) signatures.
+    tbs_sha256 = hashlib.sha256(memoryview(der)[parts.tbs.start : parts.tbs.end]).digest()
+    check_signature(der, parts, header, issuer, tbs_sha256)
     check_extensions(header)
     check_scope(header.extensions, ctx.configured_urls)
     this_update, next_update = check_times(header, ctx.now, ctx.clock_skew)
@@ -107,7 +111,7 @@ def check_crl(data: bytes, ctx: CrlCheckContext) -> CheckedCrl:
         this_update=this_update,
         next_update=next_update,
         der_sha256=hashlib.sha256(der).digest(),
-        tbs_sha256=hashlib.sha256(der[parts.tbs.start : parts.tbs.end]).digest(),
+        tbs_sha256=tbs_sha256,
         entry_count=0,
         accepted_at=ctx.now,
     )
@@ -167,6 +171,8 @@ def split(der: bytes) -> CrlParts:
             if version != b"\x01":
                 raise DerError(f"CRL version {version.hex()} is not v2 (1)")
             i = 1
+        if i == 0 and fields[-1].tag == 0xA0:
+            raise DerError("a v1 CRL (no version field) carries crlExtensions; v2 is required")
         inner, _name, _this = fields[i], fields[i + 1], fields[i + 2]
         rest = fields[i + 3 :]
         if rest and rest[0].tag in (0x17, 0x18):
@@ -265,30 +271,40 @@ def check_algorithm_fits_key(oid: ObjectIdentifier, key: object) -> None:
 
 
 def check_signature(
-    der: bytes, parts: CrlParts, header: x509.CertificateRevocationList, issuer: x509.Certificate
+    der: bytes,
+    parts: CrlParts,
+    header: x509.CertificateRevocationList,
+    issuer: x509.Certificate,
+    tbs_sha256: bytes | None = None,
 ) -> None:
+    """Verify over the tbsCertList bytes with the configured CA's key. `tbs_sha256`, when
+    given, saves hashing the tbsCertList again for a SHA-256 signature."""
     bits = der[parts.signature.content_start : parts.signature.end]
     if not bits or bits[0] != 0:
         raise Rejected(RejectReason.MALFORMED, "signature BIT STRING has unused bits")
     signature = bits[1:]
-    tbs = der[parts.tbs.start : parts.tbs.end]
     key = issuer.public_key()
     check_algorithm_fits_key(header.signature_algorithm_oid, key)
     try:
         algorithm = header.signature_hash_algorithm
+        hashed: hashes.HashAlgorithm | Prehashed | None = algorithm
+        if tbs_sha256 is not None and isinstance(algorithm, hashes.SHA256):
+            tbs, hashed = tbs_sha256, Prehashed(algorithm)
+        else:
+            tbs = der[parts.tbs.start : parts.tbs.end]
         if isinstance(key, rsa.RSAPublicKey):
             params = header.signature_algorithm_parameters
             pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
-            assert algorithm is not None
-            key.verify(signature, tbs, pad, algorithm)
+            assert hashed is not None
+            key.verify(signature, tbs, pad, hashed)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            assert algorithm is not None
-            key.verify(signature, tbs, ec.ECDSA(algorithm))
+            assert hashed is not None
+            key.verify(signature, tbs, ec.ECDSA(hashed))
         elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             key.verify(signature, tbs)
         elif isinstance(key, dsa.DSAPublicKey):
-            assert algorithm is not None
-            key.verify(signature, tbs, algorithm)
+            assert hashed is not None
+            key.verify(signature, tbs, hashed)
         else:
             raise Rejected(
                 RejectReason.BAD_SIGNATURE, f"unsupported issuer key {type(key).__name__}"

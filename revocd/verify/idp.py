@@ -31,6 +31,8 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets, so a port stays unambiguous
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:

@@ -2,12 +2,15 @@
 
 Two names match when they have the same RDNs in the same order, each RDN the same set of
 attribute types, and each value equal after the normalisation RFC 4518 prescribes in
-outline: case folded, leading/trailing whitespace removed and inner runs of whitespace
-collapsed. So a PrintableString "Acme  CA" and a UTF8String "acme ca" match; a different
-attribute order or type does not. Non-string values (bytes) compare exactly.
+outline: NFKC-normalised, case folded, leading/trailing whitespace removed and inner
+runs of whitespace collapsed. So a PrintableString "Acme  CA" and a UTF8String
+"acme ca" match; a different attribute order or type does not. Non-string values
+(bytes) compare exactly.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from cryptography import x509
 
@@ -15,7 +18,7 @@ from cryptography import x509
 def _normalise(value: str | bytes) -> str | bytes:
     if isinstance(value, bytes):
         return value
-    return " ".join(value.casefold().split())
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
 def _rdn_key(rdn: x509.RelativeDistinguishedName) -> list[tuple[str, str | bytes]]:

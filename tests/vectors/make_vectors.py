@@ -25,6 +25,8 @@ from tests.support.dercrl import (  # noqa: E402
     raw_crl,
     raw_entry,
     reason_extensions,
+    sign_tbs,
+    signature_algorithm,
     utctime,
 )
 from tests.support.pki import CA, Entry, make_ca, make_crl  # noqa: E402
@@ -55,6 +57,29 @@ def only_some_reasons() -> x509.IssuingDistributionPoint:
         indirect_crl=False,
         only_contains_attribute_certs=False,
     )
+
+
+def v1_with_extensions(ca: CA) -> bytes:
+    """No version field (v1), yet crlExtensions (a CRL number): RFC 5280 requires v2."""
+    number = encode_tlv(0x30, bytes.fromhex("0603551d14") + encode_tlv(0x04, b"\x02\x01\x0d"))
+    algorithm = signature_algorithm(ca)
+    tbs = encode_tlv(
+        0x30,
+        algorithm
+        + ca.cert.subject.public_bytes()
+        + utctime(T)
+        + utctime(LONG)
+        + encode_tlv(0x30, raw_entry(b"\x05", utctime(T)))
+        + encode_tlv(0xA0, encode_tlv(0x30, number)),
+    )
+    signature = sign_tbs(ca.key, tbs)
+    return encode_tlv(0x30, tbs + algorithm + encode_tlv(0x03, b"\x00" + signature))
+
+
+def entry_length_one_short() -> bytes:
+    """An entry in the common shape whose SEQUENCE length is one less than its content."""
+    body = encode_tlv(0x02, b"\x05") + utctime(T) + reason_extensions(b"\x0a\x01\x01")
+    return bytes((0x30, len(body) - 1)) + body
 
 
 def main() -> None:
@@ -130,6 +155,19 @@ def main() -> None:
             this_update=utctime(T),
             next_update=utctime(LONG),
         ),
+        "crl-revocation-date-february-30.der": raw_crl(
+            ca,
+            [raw_entry(b"\x05", encode_tlv(0x17, b"260230000000Z"))],
+            this_update=utctime(T),
+            next_update=utctime(LONG),
+        ),
+        "crl-entry-length-one-short.der": raw_crl(
+            ca,
+            [raw_entry(b"\x04", utctime(T)), entry_length_one_short()],
+            this_update=utctime(T),
+            next_update=utctime(LONG),
+        ),
+        "crl-v1-with-extensions.der": v1_with_extensions(ca),
     }
     rewrite = "--all" in sys.argv[1:]
     for name, data in vectors.items():

@@ -114,8 +114,15 @@ def _attr(oid: x509.ObjectIdentifier, value: str, kind: _ASN1Type) -> x509.NameA
         (("revocd  tests ", _ASN1Type.UTF8String), (" Acme   Issuing CA", _ASN1Type.UTF8String)),
         (("revocd tests", _ASN1Type.PrintableString), ("Acme Issuing CA", _ASN1Type.UTF8String)),
         (("Revocd Tests", _ASN1Type.PrintableString), ("ACME ISSUING CA", _ASN1Type.BMPString)),
+        (("revocd tests", _ASN1Type.UTF8String), ("\uff21cme Issuing CA", _ASN1Type.UTF8String)),
     ],
-    ids=["case", "whitespace", "printablestring-vs-utf8string", "bmpstring-and-case"],
+    ids=[
+        "case",
+        "whitespace",
+        "printablestring-vs-utf8string",
+        "bmpstring-and-case",
+        "fullwidth-letter-nfkc",
+    ],
 )
 def test_issuer_names_match_as_rfc5280_names_not_bytes(
     org: tuple[str, _ASN1Type], cn: tuple[str, _ASN1Type]
@@ -154,6 +161,7 @@ PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
         ("rsa", hashes.SHA256(), PSS),
         ("ec", hashes.SHA256(), None),
         ("ec384", hashes.SHA384(), None),
+        ("ec521", hashes.SHA512(), None),
         ("ed25519", None, None),
     ],
     ids=[
@@ -162,6 +170,7 @@ PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
         "rsa-pss",
         "ecdsa-sha256",
         "ecdsa-p384-sha384",
+        "ecdsa-p521-sha512",
         "ed25519",
     ],
 )
@@ -171,7 +180,12 @@ def test_rsa_ec_and_eddsa_issuers(
     if kind == "ed25519":
         issuer = _ed25519_ca()
     else:
-        keys = {"rsa": RSA_KEY, "ec": new_key(), "ec384": ec.generate_private_key(ec.SECP384R1())}
+        keys = {
+            "rsa": RSA_KEY,
+            "ec": new_key(),
+            "ec384": ec.generate_private_key(ec.SECP384R1()),
+            "ec521": ec.generate_private_key(ec.SECP521R1()),
+        }
         issuer = make_ca(f"{kind} CA", key=keys[kind])
     revoked = x509.RevokedCertificateBuilder().serial_number(5).revocation_date(T0).build()
     builder = (
@@ -270,3 +284,19 @@ def test_understood_and_non_critical_extensions_are_accepted() -> None:
     found = verify_crl(der, ctx(ISSUING)).index.lookup(b"\x05")
     assert found is not None
     assert found.reason == RevocationReason.KEY_COMPROMISE
+
+
+def test_verification_runs_in_a_process_pool() -> None:
+    """The poller sends (bytes, context) to worker processes: both must pickle, and the
+    evidence that comes back must be the same as verifying in-process."""
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    data = crl(Entry(5), Entry(6, reason=None), number=3)
+    context = ctx(ISSUING)
+    assert pickle.loads(pickle.dumps(context)) == context
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        remote = pool.submit(verify_crl, data, context).result(timeout=60)
+    local = verify_crl(data, context)
+    assert (remote.meta, list(remote.index), remote.der) == (local.meta, list(local.index), data)
