@@ -40,7 +40,6 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.store.base import Store
 from revocd.store.sqlite import SqliteStore
-from revocd.web import keys
 from revocd.web.app import make_app
 
 log = structlog.get_logger("revocd.daemon")
@@ -205,7 +204,3 @@ def _bound_port(runner: web.AppRunner) -> int | None:
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def ready(app: web.Application) -> bool:
-    return app[keys.CACHE].ready

@@ -21,7 +21,6 @@ from cryptography.exceptions import InvalidSignature
 
 from revocd.errors import NotFound
 from revocd.model import Issuer, Partner, ocsp_hashes
-from revocd.serials import content_from_int
 from revocd.status.answer import Answer, IssuerEvidence, decide
 
 
@@ -104,7 +103,3 @@ class StatusCache:
 
     def answer(self, issuer: Issuer, serial: bytes, now: datetime) -> Answer:
         return decide(self._evidence[issuer.name], serial, now)
-
-    def answer_certificate(self, cert: x509.Certificate, now: datetime) -> Answer:
-        issuer = self.issuer_of(cert)
-        return self.answer(issuer, content_from_int(cert.serial_number), now)
