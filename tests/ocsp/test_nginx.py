@@ -4,10 +4,12 @@ revocd's responder: a certificate revocd reports revoked is refused, a good one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,59 +95,23 @@ def https_get(port: int, ca: Path, cert: Path) -> int:
         return error.code
 
 
-async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp_client, tmp_path):
-    nginx = need_binary("nginx")
-    ca: CA = make_ca("Partner Client CA")
+async def serve_delegated(aiohttp_client, ca: CA, revoked: list[int]):
+    """revocd answering OCSP for `ca`, signed by a delegated responder certificate."""
     responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
-    good, good_key = issue(
-        ca,
-        "alice",
-        serial=0x2002,
-        not_before=NOW - timedelta(days=1),
-        not_after=NOW + timedelta(days=30),
-    )
-    bad, bad_key = issue(
-        ca,
-        "mallory",
-        serial=0x1001,
-        not_before=NOW - timedelta(days=1),
-        not_after=NOW + timedelta(days=30),
-    )
-    server, server_key = issue(
-        ca, "localhost", not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=30)
-    )
-    (tmp_path / "ca.pem").write_bytes(ca.pem())
-    (tmp_path / "tmp").mkdir()
-    write(tmp_path / "server", server, server_key)
-    write(tmp_path / "good", good, good_key)
-    write(tmp_path / "bad", bad, bad_key)
-
     issuer = Issuer(
-        "partner",
-        "partner",
-        Path("x"),
-        ca.cert,
-        IssuerKey.from_certificate(ca.cert),
-        ("http://a/x.crl",),
-        (),
-        SigningMode.DELEGATED,
-        None,
-        None,
-    )
+        "partner", "partner", Path("x"), ca.cert, IssuerKey.from_certificate(ca.cert),
+        ("http://a/x.crl",), (), SigningMode.DELEGATED, None, None,
+    )  # fmt: skip
     partners = (Partner("partner", POLICY, (issuer,)),)
     cache = StatusCache(partners)
     meta = CrlMeta(
-        "http://a/x.crl",
-        1,
-        NOW - timedelta(minutes=5),
-        NOW + timedelta(hours=6),
-        b"d" * 32,
-        b"t" * 32,
-        1,
-        NOW,
+        "http://a/x.crl", 1, NOW - timedelta(minutes=5), NOW + timedelta(hours=6),
+        b"d" * 32, b"t" * 32, len(revoked), NOW,
+    )  # fmt: skip
+    index = RevokedIndex.from_entries(
+        [(content_from_int(s), epoch_seconds(NOW), 1) for s in revoked]
     )
-    revoked = RevokedIndex.from_entries([(content_from_int(0x1001), epoch_seconds(NOW), 1)])
-    cache.install(IssuerEvidence("partner", POLICY.grace, meta, revoked, {}))
+    cache.install(IssuerEvidence("partner", POLICY.grace, meta, index, {}))
     cache.ready = True
     responder = Responder(
         cache,
@@ -154,27 +120,22 @@ async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp
         ResponderPolicy(timedelta(hours=1), "ignore"),
     )
     app = make_app(
-        cache=cache,
-        board=SourceBoard([]),
-        clock=SystemClock(),
-        partners=partners,
-        metrics=Metrics(),
-        responder=responder,
-    )
-    client = await aiohttp_client(app)
+        cache=cache, board=SourceBoard([]), clock=SystemClock(), partners=partners,
+        metrics=Metrics(), responder=responder,
+    )  # fmt: skip
+    return await aiohttp_client(app)
 
+
+@contextlib.asynccontextmanager
+async def running_nginx(tmp_path: Path, template: str, revocd_port: int) -> AsyncIterator[int]:
+    """nginx in the foreground on a free port, once it accepts connections."""
     port = free_port()
     conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=tmp_path, port=port, revocd=client.port))
+    conf.write_text(template.format(dir=tmp_path, port=port, revocd=revocd_port))
     process = await asyncio.create_subprocess_exec(
-        nginx,
-        "-p",
-        str(tmp_path),
-        "-c",
-        str(conf),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+        need_binary("nginx"), "-p", str(tmp_path), "-c", str(conf),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         for _ in range(100):
             try:
@@ -184,12 +145,29 @@ async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp
                 break
             except OSError:
                 await asyncio.sleep(0.05)
-        ca_pem = tmp_path / "ca.pem"
-        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "good") == 200
-        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "bad") == 400
+        yield port
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp_client, tmp_path):
+    ca: CA = make_ca("Partner Client CA")
+    lifetime = {"not_before": NOW - timedelta(days=1), "not_after": NOW + timedelta(days=30)}
+    good, good_key = issue(ca, "alice", serial=0x2002, **lifetime)
+    bad, bad_key = issue(ca, "mallory", serial=0x1001, **lifetime)
+    server, server_key = issue(ca, "localhost", **lifetime)
+    (tmp_path / "ca.pem").write_bytes(ca.pem())
+    (tmp_path / "tmp").mkdir()
+    write(tmp_path / "server", server, server_key)
+    write(tmp_path / "good", good, good_key)
+    write(tmp_path / "bad", bad, bad_key)
+    client = await serve_delegated(aiohttp_client, ca, revoked=[0x1001])
+
+    async with running_nginx(tmp_path, NGINX_CONF, client.port) as port:
+        ca_pem = tmp_path / "ca.pem"
+        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "good") == 200
+        assert await asyncio.to_thread(https_get, port, ca_pem, tmp_path / "bad") == 400
     log = (tmp_path / "error.log").read_text()
     assert "revoked" in log, log[-2000:]
 
@@ -223,94 +201,28 @@ http {{
 
 
 async def test_nginx_staples_revocds_response(aiohttp_client, tmp_path):
-    nginx = need_binary("nginx")
     openssl = need_binary("openssl")
     ca: CA = make_ca("Partner Server CA")
-    responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
     server, server_key = issue(
-        ca,
-        "localhost",
-        serial=0x3003,
-        not_before=NOW - timedelta(days=1),
-        not_after=NOW + timedelta(days=30),
-    )
+        ca, "localhost", serial=0x3003,
+        not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=30),
+    )  # fmt: skip
     (tmp_path / "ca.pem").write_bytes(ca.pem())
     (tmp_path / "tmp").mkdir()
     write(tmp_path / "server", server, server_key)
-    issuer = Issuer(
-        "partner",
-        "partner",
-        Path("x"),
-        ca.cert,
-        IssuerKey.from_certificate(ca.cert),
-        ("http://a/x.crl",),
-        (),
-        SigningMode.DELEGATED,
-        None,
-        None,
-    )
-    partners = (Partner("partner", POLICY, (issuer,)),)
-    cache = StatusCache(partners)
-    meta = CrlMeta(
-        "http://a/x.crl",
-        1,
-        NOW - timedelta(minutes=5),
-        NOW + timedelta(hours=6),
-        b"d" * 32,
-        b"t" * 32,
-        0,
-        NOW,
-    )
-    cache.install(IssuerEvidence("partner", POLICY.grace, meta, RevokedIndex.empty(), {}))
-    cache.ready = True
-    responder = Responder(
-        cache,
-        {"partner": Signer(responder_cert, responder_key, embed=True)},
-        {"partner": POLICY.grace},
-        ResponderPolicy(timedelta(hours=1), "ignore"),
-    )
-    app = make_app(
-        cache=cache,
-        board=SourceBoard([]),
-        clock=SystemClock(),
-        partners=partners,
-        metrics=Metrics(),
-        responder=responder,
-    )
-    client = await aiohttp_client(app)
-    port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(STAPLING_CONF.format(dir=tmp_path, port=port, revocd=client.port))
-    process = await asyncio.create_subprocess_exec(
-        nginx,
-        "-p",
-        str(tmp_path),
-        "-c",
-        str(conf),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    client = await serve_delegated(aiohttp_client, ca, revoked=[])
     output = ""
-    try:
+    async with running_nginx(tmp_path, STAPLING_CONF, client.port) as port:
         for _ in range(40):  # nginx fetches the staple after the first handshakes
             probe = await asyncio.create_subprocess_exec(
-                openssl,
-                "s_client",
-                "-connect",
-                f"127.0.0.1:{port}",
-                "-status",
-                "-CAfile",
-                str(tmp_path / "ca.pem"),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
+                openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-status",
+                "-CAfile", str(tmp_path / "ca.pem"),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-            )
+            )  # fmt: skip
             output = (await probe.communicate())[0].decode(errors="replace")
             if "Cert Status: good" in output:
                 break
             await asyncio.sleep(0.1)
-    finally:
-        process.terminate()
-        await process.wait()
     assert "OCSP Response Status: successful" in output, output[-3000:]
     assert "Cert Status: good" in output
