@@ -9,16 +9,19 @@ response without one as expired). A revoked answer from expired evidence is stil
 (revocation is permanent) and is valid for max_age.
 
 Responses without a nonce are signed once and reused (see `_presigned`): signing per
-request is the slow path. One response has one signer. A request whose CertIDs belong to
+request is the slow path. Concurrent requests for the same uncached CertIDs wait for one
+signature instead of each making their own; RSA signatures are made in a thread so the
+event loop keeps serving meanwhile. One response has one signer. A request whose CertIDs belong to
 issuers with different signers, to an issuer revocd does not serve, or to an issuer with
 no signing identity gets `unauthorized`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from revocd.model import Issuer
@@ -49,6 +52,7 @@ class Reply:
     body: bytes
     status: ResponseStatus
     cacheable: bool = False  # signed, without a nonce: may be cached and reused
+    presigned: bool = False  # served from the pre-signed cache, no signature made
     this_update: datetime | None = None
     next_update: datetime | None = None  # the earliest among the SingleResponses
 
@@ -73,8 +77,9 @@ class Responder:
         self._presigned: OrderedDict[
             tuple[bytes, ...], tuple[tuple[IssuerEvidence, ...], Reply]
         ] = OrderedDict()
+        self._signing: dict[tuple[tuple[bytes, ...], tuple[int, ...]], asyncio.Future[Reply]] = {}
 
-    def respond(self, data: bytes, now: datetime) -> Reply:
+    async def respond(self, data: bytes, now: datetime) -> Reply:
         if not self._cache.ready:
             return Reply(error_response(ResponseStatus.TRY_LATER), ResponseStatus.TRY_LATER)
         try:
@@ -91,32 +96,63 @@ class Responder:
         nonce = request.nonce_extension if self._policy.nonce == "echo" else None
         key = tuple(c.der for c in request.cert_ids)
         evidence = tuple(self._cache.evidence(i.name) for i in issuers)
-        if nonce is None:
-            hit = self._presigned.get(key)
-            # `is`: the very evidence objects it was signed from (a new CRL makes new ones)
-            if hit is not None and all(a is b for a, b in zip(hit[0], evidence, strict=True)):
-                cached = hit[1]
-                if cached.next_update is not None and now < cached.next_update:
-                    self._presigned.move_to_end(key)
-                    return cached
+        if nonce is not None:
+            return await self._sign(request, issuers, signer, nonce, now)
+        hit = self._presigned.get(key)
+        # `is`: the very evidence objects it was signed from (a new CRL makes new ones)
+        if hit is not None and all(a is b for a, b in zip(hit[0], evidence, strict=True)):
+            cached = hit[1]
+            if cached.next_update is not None and now < cached.next_update:
+                self._presigned.move_to_end(key)
+                return replace(cached, presigned=True)
+        flight = (key, tuple(id(e) for e in evidence))
+        task = self._signing.get(flight)
+        if task is not None:  # someone else is signing exactly this: share it
+            return replace(await asyncio.shield(task), presigned=True)
+        # A task, not this request's coroutine: a client that hangs up must not cancel the
+        # signature that other requests are waiting for.
+        task = asyncio.ensure_future(self._sign(request, issuers, signer, None, now))
+        self._signing[flight] = task
+        task.add_done_callback(lambda done: self._signed(flight, evidence, done))
+        return await asyncio.shield(task)
+
+    def _signed(
+        self,
+        flight: tuple[tuple[bytes, ...], tuple[int, ...]],
+        evidence: tuple[IssuerEvidence, ...],
+        task: asyncio.Future[Reply],
+    ) -> None:
+        del self._signing[flight]
+        if task.cancelled() or task.exception() is not None:
+            return
+        self._presigned[flight[0]] = (evidence, task.result())
+        if len(self._presigned) > self._max_presigned:
+            self._presigned.popitem(last=False)
+
+    async def _sign(
+        self,
+        request: OcspRequest,
+        issuers: list[Issuer],
+        signer: Signer,
+        nonce: bytes | None,
+        now: datetime,
+    ) -> Reply:
         singles = [
             self._single(cert_id.der, issuer, self._cache.answer(issuer, cert_id.serial, now), now)
             for cert_id, issuer in zip(request.cert_ids, issuers, strict=True)
         ]
         tbs = response_data(signer.key_hash, now, singles, nonce)
-        body = ocsp_response(tbs, signer.algorithm, signer.sign(tbs), signer.certs())
-        reply = Reply(
-            body,
+        if signer.slow:
+            signature = await asyncio.to_thread(signer.sign, tbs)
+        else:
+            signature = signer.sign(tbs)
+        return Reply(
+            ocsp_response(tbs, signer.algorithm, signature, signer.certs()),
             ResponseStatus.SUCCESSFUL,
             cacheable=nonce is None,
             this_update=max(s.this_update for s in singles),
             next_update=min(s.next_update for s in singles),
         )
-        if nonce is None:
-            self._presigned[key] = (evidence, reply)
-            if len(self._presigned) > self._max_presigned:
-                self._presigned.popitem(last=False)
-        return reply
 
     def _issuers(self, request: OcspRequest) -> list[Issuer] | None:
         found = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import time
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import unquote
@@ -25,6 +26,17 @@ from revocd.web import keys
 from revocd.web.bodies import read_body
 
 CONTENT_TYPE = "application/ocsp-response"
+MALFORMED = Reply(
+    error_response(ResponseStatus.MALFORMED_REQUEST), ResponseStatus.MALFORMED_REQUEST
+)
+STATUS_LABELS = {  # RFC 6960's names, as clients and openssl print them
+    ResponseStatus.SUCCESSFUL: "successful",
+    ResponseStatus.MALFORMED_REQUEST: "malformedRequest",
+    ResponseStatus.INTERNAL_ERROR: "internalError",
+    ResponseStatus.TRY_LATER: "tryLater",
+    ResponseStatus.SIG_REQUIRED: "sigRequired",
+    ResponseStatus.UNAUTHORIZED: "unauthorized",
+}
 RESPONDER: web.AppKey[Responder] = web.AppKey("responder", Responder)
 
 
@@ -41,12 +53,23 @@ def _ocsp(body: bytes, headers: dict[str, str] | None = None, status: int = 200)
     return response
 
 
+def _record(request: web.Request, status: ResponseStatus, started: float, reply: Reply) -> None:
+    metrics = request.app[keys.METRICS]
+    metrics.ocsp_requests_total.labels(method=request.method, status=STATUS_LABELS[status]).inc()
+    if reply.cacheable:
+        metrics.ocsp_presigned_total.labels(result="hit" if reply.presigned else "miss").inc()
+    metrics.request_seconds.labels(api="ocsp").observe(time.perf_counter() - started)
+
+
 async def post(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     try:
         data = await read_body(request, MAX_REQUEST_BYTES)  # whole body, however it arrives
     except PayloadTooLarge:
-        return _ocsp(error_response(ResponseStatus.MALFORMED_REQUEST))
-    reply = request.app[RESPONDER].respond(data, request.app[keys.CLOCK].now())
+        reply = MALFORMED
+    else:
+        reply = await request.app[RESPONDER].respond(data, request.app[keys.CLOCK].now())
+    _record(request, reply.status, started, reply)
     return _ocsp(reply.body, {"Cache-Control": "no-store"} if not reply.cacheable else None)
 
 
@@ -66,12 +89,12 @@ def decode_get(raw_path: str) -> bytes | None:
 
 
 async def get(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     raw = request.raw_path.split("/ocsp/", 1)[1] if "/ocsp/" in request.raw_path else ""
     data = decode_get(raw.split("?", 1)[0])
-    if data is None:
-        return _ocsp(error_response(ResponseStatus.MALFORMED_REQUEST))
     now = request.app[keys.CLOCK].now()
-    reply = request.app[RESPONDER].respond(data, now)
+    reply = MALFORMED if data is None else await request.app[RESPONDER].respond(data, now)
+    _record(request, reply.status, started, reply)
     if not reply.cacheable:
         return _ocsp(reply.body, {"Cache-Control": "no-store"})
     headers = caching_headers(reply, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def test_pkilint_finds_nothing(tmp_path, serials, nonce, delegated, now):
     else:
         signer = Signer(RESPONDER.cert, RESPONDER.key, embed=False)
     responder = Responder(CACHE, {"acme": signer}, {"acme": POLICY.grace}, ResponderPolicy())
-    reply = responder.respond(request([cert_id(s, h) for s, h in serials], nonce), now)
+    reply = asyncio.run(responder.respond(request([cert_id(s, h) for s, h in serials], nonce), now))
     path = tmp_path / "response.der"
     path.write_bytes(reply.body)
     result = subprocess.run(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
 
 from revocd.clock import ManualClock
@@ -25,7 +26,7 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.web.app import make_app
 from tests.support.peers import need_binary
-from tests.support.pki import issue, make_ca
+from tests.support.pki import issue, make_ca, new_key
 
 pytestmark = pytest.mark.peer
 
@@ -249,3 +250,61 @@ async def test_sha384_and_sha512_certids_are_answered(rig, algorithm):
     assert parsed.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
     assert parsed.certificate_status == ocsp.OCSPCertStatus.REVOKED
     assert parsed.hash_algorithm.name == algorithm.name
+
+
+def _request_for(ca, serial: int) -> bytes:
+    leaf, _ = issue(ca, serial=serial)
+    return (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, ca.cert, hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+
+
+async def test_rsa_signing_is_shared_by_concurrent_requests_and_counted(rig):
+    """50 clients asking at once for one uncached answer cost one RSA signature (made off
+    the event loop); /metrics shows 1 miss, 49 hits and the request outcomes."""
+    client_for, _, _, ca = rig
+    rsa_identity = make_ca("revocd responder rsa", key=new_key("rsa"))
+    client = await client_for(Signer(rsa_identity.cert, rsa_identity.key, embed=False), "ignore")
+    der = _request_for(ca, 0x3003)
+    bodies = await asyncio.gather(
+        *(client.post("/ocsp", data=der) for _ in range(50)),
+    )
+    replies = {await b.read() for b in bodies}
+    assert len(replies) == 1
+    parsed = ocsp.load_der_ocsp_response(replies.pop())
+    rsa_identity.cert.public_key().verify(
+        parsed.signature,
+        parsed.tbs_response_bytes,
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+    await client.post("/ocsp", data=b"junk")
+    text = await (await client.get("/metrics")).text()
+    assert 'revocd_ocsp_presigned_total{result="miss"} 1.0' in text
+    assert 'revocd_ocsp_presigned_total{result="hit"} 49.0' in text
+    assert 'revocd_ocsp_requests_total{method="POST",status="successful"} 50.0' in text
+    assert 'revocd_ocsp_requests_total{method="POST",status="malformedRequest"} 1.0' in text
+    assert 'revocd_request_duration_seconds_count{api="ocsp"} 51.0' in text
+
+
+async def test_absolute_form_request_urls_are_answered(rig):
+    """HAProxy may use revocd as an HTTP proxy: `GET http://host/ocsp/... HTTP/1.1`."""
+    client_for, signers, _, ca = rig
+    client = await client_for(signers["trusted"], "ignore")
+    encoded = base64.b64encode(_request_for(ca, 0x1001)).decode()
+    host, port = client.server.host, client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"GET http://{host}:{port}/ocsp/{encoded} HTTP/1.1\r\nHost: {host}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"application/ocsp-response" in head
+    assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.REVOKED

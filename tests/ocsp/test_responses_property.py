@@ -3,6 +3,7 @@ any number of CertIDs, SHA-1 or SHA-256, with or without a nonce, any answer sta
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_responses_parse_verify_and_answer_in_order(items, nonce, now):
         ResponderPolicy(timedelta(hours=1), "echo"),
     )
     ids = [cert_id(serial, sha256) for serial, sha256 in items]
-    reply = responder.respond(request(ids, nonce), now)
+    reply = asyncio.run(responder.respond(request(ids, nonce), now))
     parsed = ocsp.load_der_ocsp_response(reply.body)
     assert parsed.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
     public = RESPONDER.cert.public_key()
