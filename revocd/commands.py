@@ -25,21 +25,15 @@ from revocd.verify.crl import CrlCheckContext, verify_crl
 
 
 def run(config_path: Path, log_format: str | None, log_level: str | None) -> int:
-    from revocd.daemon import serve
+    from revocd.daemon import install_uvloop, serve
 
     config = load_config(config_path)
-    logs.configure(log_format or config.logging.format, log_level or config.logging.level)
-    _install_uvloop()
-    asyncio.run(serve(config))
+    log_format = log_format or config.logging.format
+    log_level = log_level or config.logging.level
+    logs.configure(log_format, log_level)
+    install_uvloop()
+    asyncio.run(serve(config, log_format=log_format, log_level=log_level))
     return 0
-
-
-def _install_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:  # optional: measurably faster serving, not required
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def check_config(config_path: Path) -> int:

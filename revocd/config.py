@@ -11,6 +11,7 @@ responder certificates). docs/configuration.md documents every key read here.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -76,15 +77,18 @@ ISSUER_KEYS = KEYS["partner.issuer"]
 # Polling a partner more than once a second is a denial of service, not a policy.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """`[server]`: `listen` as written, and the host and port it names (port 0: any free)."""
+    """`[server]`: `listen` as written, and the host and port it names (port 0: any free);
+    `workers`: how many processes answer requests (`"auto"`: one per CPU core)."""
 
     listen: str = DEFAULT_LISTEN
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +216,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _server(table: TableReader) -> ServerConfig:
     table.only(KEYS["server"])
     listen = table.string("listen", DEFAULT_LISTEN) or DEFAULT_LISTEN
+    workers = _workers(table)
     host, port, problem = _split_listen(listen)
     if problem:
         table.add("listen", f"{listen!r} {problem}")
-        return ServerConfig()
-    return ServerConfig(listen, host, port)
+        return ServerConfig(workers=workers)
+    return ServerConfig(listen, host, port, workers)
+
+
+def _workers(table: TableReader) -> int:
+    """`"auto"` (the default): one serving process per core this process may run on."""
+    value = table.data.get("workers", "auto")
+    if value == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS:
+        return value
+    table.add(
+        "workers",
+        f'{value!r} is not a number of processes: write "auto" (one per core) '
+        f"or a whole number from 1 to {MAX_WORKERS}",
+    )
+    return 1
 
 
 def _split_listen(listen: str) -> tuple[str, int, str]:

@@ -35,7 +35,7 @@ POLICY_KEYS = ("poll_interval", "grace", "timeout", "max_crl_bytes", "clock_skew
 # section per table documenting each one; a test holds the two together.
 KEYS: Mapping[str, tuple[str, ...]] = {
     "": ("server", "store", "responder", "logging", "defaults", "partner"),
-    "server": ("listen",),
+    "server": ("listen", "workers"),
     "store": ("backend", "path", "dsn"),
     "responder": ("cert", "key", "max_age", "nonce"),
     "logging": ("format", "level"),

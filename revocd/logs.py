@@ -31,6 +31,8 @@ def configure(log_format: str = "json", level: str = "info", stream: TextIO | No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        # One write() per line (PrintLogger writes the newline separately): replica
+        # processes share stdout, and their lines must not interleave.
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )

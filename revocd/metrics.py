@@ -6,7 +6,10 @@ Label values for `reason` are the RejectReason strings (same as logs and JSON).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 SOURCE_LABELS = ("partner", "issuer", "source")
 # Handler time, not network time: most answers are a dict lookup (~0.1 ms); a signature
@@ -96,3 +99,44 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+
+class _Families:
+    """A collector that yields fixed metric families (for exposition only)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def merged_exposition(own: CollectorRegistry, others: Iterable[Sequence[Metric]]) -> bytes:
+    """The text exposition of `own` plus other processes' counters and histograms.
+
+    Replica processes count their own requests; the daemon reports their sums. Gauges are
+    the primary's alone: they describe sources, which only the primary polls. A counter's
+    `_created` sample is the earliest, not a sum.
+    """
+    families = {family.name: family for family in own.collect()}
+    for snapshot in others:
+        for family in snapshot:
+            if family.type not in ("counter", "histogram", "summary"):
+                continue
+            mine = families.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type)
+            )
+            merged = {(s.name, tuple(sorted(s.labels.items()))): s for s in mine.samples}
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                have = merged.get(key)
+                if have is None:
+                    merged[key] = sample
+                elif sample.name.endswith("_created"):
+                    merged[key] = have._replace(value=min(have.value, sample.value))
+                else:
+                    merged[key] = have._replace(value=have.value + sample.value)
+            mine.samples = list(merged.values())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families.values()))
+    return generate_latest(registry)

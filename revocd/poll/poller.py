@@ -114,7 +114,7 @@ class Poller:
             self._cache.install(runtime.evidence())
         for runtime in self.runtimes.values():
             self.ingestor._refresh_behind(runtime)
-        self._cache.ready = True
+        self._cache.set_ready()
         self.watch_once()
 
     def start(self) -> None:

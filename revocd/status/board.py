@@ -7,7 +7,7 @@ because it changes with the clock and not with events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -30,16 +30,19 @@ class SourceState:
 class SourceBoard:
     def __init__(self, sources: Iterable[Source]) -> None:
         self._states: dict[str, SourceState] = {s.id: SourceState(s) for s in sources}
+        self.on_change: list[Callable[[SourceState], None]] = []  # replicas follow it
 
     def get(self, source: Source) -> SourceState:
         return self._states[source.id]
 
     def put(self, state: SourceState) -> None:
         self._states[state.source.id] = state
+        for listener in self.on_change:
+            listener(state)
 
     def update(self, source: Source, **changes: object) -> SourceState:
         state = replace(self._states[source.id], **changes)  # type: ignore[arg-type]
-        self._states[source.id] = state
+        self.put(state)
         return state
 
     def snapshot(self) -> Mapping[str, SourceState]:

@@ -12,7 +12,7 @@ signature the issuer's key verifies (so cross-signed copies resolve to one issue
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -54,6 +54,9 @@ class StatusCache:
             for issuer in partner.issuers:
                 self._add(issuer, partner)
         self.ready = False
+        # Called after each install / once ready: how replica processes follow this cache.
+        self.on_install: list[Callable[[IssuerEvidence], None]] = []
+        self.on_ready: list[Callable[[], None]] = []
 
     def _add(self, issuer: Issuer, partner: Partner) -> None:
         key = issuer.key
@@ -77,6 +80,14 @@ class StatusCache:
         if evidence.issuer not in self._issuers:
             raise KeyError(f"issuer {evidence.issuer!r} is not configured")
         self._evidence[evidence.issuer] = evidence
+        for listener in self.on_install:
+            listener(evidence)
+
+    def set_ready(self) -> None:
+        """The store is loaded: answers may be given from here on."""
+        self.ready = True
+        for listener in self.on_ready:
+            listener()
 
     def evidence(self, issuer: str) -> IssuerEvidence:
         return self._evidence[issuer]

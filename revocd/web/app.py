@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from revocd.clock import Clock
 from revocd.metrics import Metrics
@@ -26,6 +29,7 @@ def make_app(
     metrics: Metrics,
     client_max_size: int = CLIENT_MAX_SIZE,
     responder: Responder | None = None,
+    exposition: Callable[[], Awaitable[bytes]] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
     app[keys.CACHE] = cache
@@ -33,6 +37,11 @@ def make_app(
     app[keys.CLOCK] = clock
     app[keys.PARTNERS] = partners
     app[keys.METRICS] = metrics
+
+    async def own_metrics() -> bytes:
+        return generate_latest(metrics.registry)
+
+    app[keys.EXPOSITION] = exposition or own_metrics
     api_routes.add_routes(app)
     ops_routes.add_routes(app)
     if responder is not None:  # POST /ocsp, POST /, GET /ocsp/{request}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from revocd.clock import Clock
@@ -15,3 +17,5 @@ BOARD: web.AppKey[SourceBoard] = web.AppKey("board", SourceBoard)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)
 PARTNERS: web.AppKey[tuple[Partner, ...]] = web.AppKey("partners", tuple)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+# /metrics bytes: this process's registry, or the whole daemon's when it has replicas
+EXPOSITION: web.AppKey[Callable[[], Awaitable[bytes]]] = web.AppKey("exposition")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import resources
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from revocd.metrics import Metrics
+from revocd.model import Partner
 from revocd.revoked import epoch_seconds
 from revocd.status.board import SourceBoard
 from revocd.status.freshness import Freshness, freshness
 from revocd.web import keys
-from revocd.web.jsonview import partners_json
+from revocd.web.jsonview import error_json, partners_json
 from revocd.web.page import render_page
 
 # The page needs nothing but its own inline style: no scripts, frames, images or fetches.
@@ -46,12 +48,11 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def refresh_source_gauges(app: web.Application) -> None:
+def refresh_source_gauges(
+    registry: Metrics, board: SourceBoard, partners: tuple[Partner, ...], now: datetime
+) -> None:
     """Freshness follows the clock, not events: compute it at scrape time."""
-    registry: Metrics = app[keys.METRICS]
-    board: SourceBoard = app[keys.BOARD]
-    now = app[keys.CLOCK].now()
-    grace = {p.name: p.policy.grace for p in app[keys.PARTNERS]}
+    grace = {p.name: p.policy.grace for p in partners}
     for state in board.snapshot().values():
         source = state.source
         labels = {"partner": source.partner, "issuer": source.issuer, "source": source.url}
@@ -72,8 +73,22 @@ def refresh_source_gauges(app: web.Application) -> None:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    refresh_source_gauges(request.app)
-    body = generate_latest(request.app[keys.METRICS].registry)
+    app = request.app
+    refresh_source_gauges(
+        app[keys.METRICS], app[keys.BOARD], app[keys.PARTNERS], app[keys.CLOCK].now()
+    )
+    try:
+        body = await app[keys.EXPOSITION]()
+    except TimeoutError:
+        return web.json_response(
+            error_json(
+                "metrics_unavailable",
+                "this replica process could not get the daemon's metrics from the main "
+                "process in time; scrape again",
+            ),
+            status=503,
+            headers={"Retry-After": "1"},
+        )
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

@@ -164,6 +164,9 @@ BAD = [
         "server.listen",
         "must be a non-empty string",
     ),
+    ("workers-zero", "[server]\nworkers = 0\n" + PARTNER, "server.workers", '"auto"'),
+    ("workers-word", '[server]\nworkers = "many"\n' + PARTNER, "server.workers", "1 to 256"),
+    ("workers-bool", "[server]\nworkers = true\n" + PARTNER, "server.workers", "1 to 256"),
     (
         "missing-cert",
         issuer_with(cert='"pki/missing.pem"'),
@@ -438,3 +441,11 @@ def test_sources_in_declaration_order(write: Write) -> None:
 def test_ipv6_listen(write: Write) -> None:
     config = load_config(write('[server]\nlisten = "[::1]:9090"\n' + PARTNER))
     assert (config.server.host, config.server.port) == ("::1", 9090)
+
+
+def test_workers_auto_is_one_per_usable_core_and_numbers_are_kept(write: Write) -> None:
+    import os
+
+    assert load_config(write(PARTNER)).server.workers == len(os.sched_getaffinity(0))
+    assert load_config(write('[server]\nworkers = "auto"\n' + PARTNER)).server.workers >= 1
+    assert load_config(write("[server]\nworkers = 3\n" + PARTNER)).server.workers == 3

@@ -25,14 +25,24 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def write_config(directory: Path, ca: CA, crl_urls: list[str], *, poll: str = "1s") -> Path:
+def write_config(
+    directory: Path,
+    ca: CA,
+    crl_urls: list[str],
+    *,
+    poll: str = "1s",
+    workers: int | None = None,
+    listen: str = "127.0.0.1:0",
+) -> Path:
     ca.write(directory / "pki", "issuing")
     urls = ", ".join(f'"{u}"' for u in crl_urls)
     config = directory / "revocd.toml"
+    workers_line = f"workers = {workers}" if workers is not None else ""
     config.write_text(
         f"""
 [server]
-listen = "127.0.0.1:0"
+listen = "{listen}"
+{workers_line}
 
 [store]
 backend = "sqlite"

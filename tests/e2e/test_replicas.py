@@ -1,0 +1,134 @@
+"""`[server] workers = 2`: a replica process serves next to the primary, from copies of its
+cache, and follows every new CRL; it is restarted when it dies, stopped with the daemon,
+and counted in the primary's /metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import crl_window, write_config
+from tests.support.daemon import REPO, RunningDaemon
+from tests.support.pki import Entry, make_crl
+
+pytestmark = pytest.mark.slow
+
+
+def answer(url: str, serial: str, timeout: float = 5) -> str:
+    """One status answer over a new connection (SO_REUSEPORT spreads those by 4-tuple)."""
+    with urllib.request.urlopen(f"{url}/v1/status/acme-issuing/{serial}", timeout=timeout) as r:
+        return str(json.loads(r.read())["status"])
+
+
+def replica_pids(daemon: RunningDaemon) -> list[int]:
+    return [int(e["pid"]) for e in daemon.events if e.get("event") == "replica_listening"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def daemon(tmp_path, partner, ca):
+    partner.files["/issuing.crl"] = make_crl(ca, [Entry(0x1001)], number=1, **crl_window())
+    config = write_config(tmp_path, ca, [partner.url("/issuing.crl")], workers=2)
+    with RunningDaemon(config) as running:
+        running.wait_until(
+            "CRL 1", lambda: running.status("acme-issuing", "1001")["status"] == "revoked"
+        )
+        assert len(replica_pids(running)) == 1
+        yield running
+
+
+def test_the_replica_answers_alone_and_follows_new_crls(daemon, partner, ca):
+    os.kill(daemon.process.pid, signal.SIGSTOP)  # only the replica can answer now
+    try:
+        answered = []
+        deadline = time.monotonic() + 20
+        while len(answered) < 5 and time.monotonic() < deadline:
+            try:
+                answered.append(answer(daemon.url, "1001", timeout=0.5))
+            except (OSError, urllib.error.URLError):
+                continue  # this connection went to the stopped primary
+        assert answered == ["revoked"] * 5
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+
+    partner.files["/issuing.crl"] = make_crl(
+        ca, [Entry(0x1001), Entry(0x2002)], number=2, **crl_window()
+    )
+    daemon.wait_until(
+        "both processes to serve CRL 2",
+        lambda: {answer(daemon.url, "2002") for _ in range(20)} == {"revoked"},
+    )
+    assert {answer(daemon.url, "2002") for _ in range(40)} == {"revoked"}
+
+
+def test_a_killed_replica_is_restarted_and_serving_goes_on(daemon):
+    (first,) = replica_pids(daemon)
+    os.kill(first, signal.SIGKILL)
+    daemon.wait_until("a new replica", lambda: len(replica_pids(daemon)) == 2)
+    assert any(e.get("event") == "replica_exited" for e in daemon.events)
+    second = replica_pids(daemon)[1]
+    assert second != first
+    assert alive(second)
+    assert {answer(daemon.url, "1001") for _ in range(30)} == {"revoked"}
+
+
+def test_metrics_count_the_requests_of_every_process(daemon):
+    for _ in range(40):
+        assert answer(daemon.url, "2002") == "good"
+    pattern = re.compile(r'^revocd_status_requests_total\{api="json",status="good"\} (\S+)$', re.M)
+
+    def counted() -> float:
+        with urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5) as r:
+            found = pattern.search(r.read().decode())
+        return float(found.group(1)) if found else 0.0
+
+    daemon.wait_until("/metrics to count all 40", lambda: counted() == 40.0)
+    assert {counted() for _ in range(10)} == {40.0}  # the same from every process
+
+
+def test_sigterm_stops_the_replicas_too(daemon):
+    (replica,) = replica_pids(daemon)
+    assert daemon.stop() == 0
+    assert not alive(replica)
+    assert any(e.get("event") == "replica_stopped" for e in daemon.events)
+
+
+def test_a_port_someone_holds_is_refused_not_shared(tmp_path, ca):
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    config = write_config(
+        tmp_path, ca, ["http://127.0.0.1:9/x.crl"], workers=2, listen=f"127.0.0.1:{port}"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "revocd", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=False,
+        )
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
