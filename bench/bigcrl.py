@@ -68,6 +68,7 @@ def big_crl(
     key: ec.EllipticCurvePrivateKey,
     cert: x509.Certificate,
     entries: int = 1_000_000,
+    crl_number: int = 1,
 ) -> tuple[Path, str]:
     """Write (or reuse) a CRL with `entries` entries signed by `key` for `cert`; returns its
     path and one listed serial (hex) to probe. Cached by entry count and CA key (a new bench
@@ -76,7 +77,7 @@ def big_crl(
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    tag = f"{entries}-{hashlib.sha256(spki).hexdigest()[:12]}"
+    tag = f"{entries}-{crl_number}-{hashlib.sha256(spki).hexdigest()[:12]}"
     path = folder / f"big-{tag}.crl"
     probe_path = folder / f"big-{tag}.probe"
     fresh = path.exists() and (
@@ -101,7 +102,9 @@ def big_crl(
             body += reason
         parts.append(encode_tlv(0x30, body))
     number = encode_tlv(
-        0x30, bytes.fromhex("0603551d14") + encode_tlv(0x04, encode_tlv(0x02, b"\x01"))
+        0x30,
+        bytes.fromhex("0603551d14")
+        + encode_tlv(0x04, encode_tlv(0x02, content_from_int(crl_number))),
     )
     tbs = encode_tlv(
         0x30,

@@ -7,6 +7,7 @@ Label values for `reason` are the RejectReason strings (same as logs and JSON).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -91,6 +92,7 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self._ocsp_children: dict[tuple[str, str], Any] = {}
         self.request_seconds = Histogram(
             "revocd_request_duration_seconds",
             "Time spent answering, by API (ocsp, json). Alert when the p99 of ocsp exceeds "
@@ -99,6 +101,25 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def count_ocsp(self, method: str, status: str, presigned: bool | None, seconds: float) -> None:
+        """One OCSP request. The hot path: labelled children are looked up once, not per
+        request (prometheus-client's `labels()` takes a lock and builds tuples)."""
+        children = self._ocsp_children
+        counter = children.get((method, status))
+        if counter is None:
+            counter = children[(method, status)] = self.ocsp_requests_total.labels(method, status)
+        counter.inc()
+        if presigned is not None:
+            result = "hit" if presigned else "miss"
+            hits = children.get(("presigned", result))
+            if hits is None:
+                hits = children[("presigned", result)] = self.ocsp_presigned_total.labels(result)
+            hits.inc()
+        latency = children.get(("latency", "ocsp"))
+        if latency is None:
+            latency = children[("latency", "ocsp")] = self.request_seconds.labels("ocsp")
+        latency.observe(seconds)
 
 
 class _Families:

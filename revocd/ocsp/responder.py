@@ -78,10 +78,39 @@ class Responder:
             tuple[bytes, ...], tuple[tuple[IssuerEvidence, ...], Reply]
         ] = OrderedDict()
         self._signing: dict[tuple[tuple[bytes, ...], tuple[int, ...]], asyncio.Future[Reply]] = {}
+        # The same, by the request's exact bytes (requests without a nonce only): most
+        # clients send byte-identical requests for a certificate, and a hit here skips
+        # parsing too. Checked against the current evidence exactly like `_presigned`.
+        self._by_request: OrderedDict[
+            bytes, tuple[tuple[str, ...], tuple[IssuerEvidence, ...], Reply]
+        ] = OrderedDict()
 
     async def respond(self, data: bytes, now: datetime) -> Reply:
         if not self._cache.ready:
             return Reply(error_response(ResponseStatus.TRY_LATER), ResponseStatus.TRY_LATER)
+        known = self._by_request.get(data)
+        if known is not None:
+            names, signed_from, reply = known
+            if (
+                reply.next_update is not None
+                and now < reply.next_update
+                and all(
+                    self._cache.evidence(n) is e for n, e in zip(names, signed_from, strict=True)
+                )
+            ):
+                self._by_request.move_to_end(data)
+                return reply
+        return await self._respond(data, now)
+
+    def _remember(
+        self, data: bytes, issuers: list[Issuer], evidence: tuple[IssuerEvidence, ...], reply: Reply
+    ) -> None:
+        names = tuple(i.name for i in issuers)
+        self._by_request[data] = (names, evidence, reply)
+        if len(self._by_request) > self._max_presigned:
+            self._by_request.popitem(last=False)
+
+    async def _respond(self, data: bytes, now: datetime) -> Reply:
         try:
             request = parse_request(data)
         except MalformedRequest:
@@ -104,7 +133,9 @@ class Responder:
             cached = hit[1]
             if cached.next_update is not None and now < cached.next_update:
                 self._presigned.move_to_end(key)
-                return replace(cached, presigned=True)
+                if request.nonce_extension is None:  # the same bytes will come again
+                    self._remember(data, issuers, evidence, cached)
+                return cached
         flight = (key, tuple(id(e) for e in evidence))
         task = self._signing.get(flight)
         if task is not None:  # someone else is signing exactly this: share it
@@ -125,7 +156,7 @@ class Responder:
         del self._signing[flight]
         if task.cancelled() or task.exception() is not None:
             return
-        self._presigned[flight[0]] = (evidence, task.result())
+        self._presigned[flight[0]] = (evidence, replace(task.result(), presigned=True))
         if len(self._presigned) > self._max_presigned:
             self._presigned.popitem(last=False)
 

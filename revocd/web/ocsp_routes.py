@@ -40,8 +40,12 @@ STATUS_LABELS = {  # RFC 6960's names, as clients and openssl print them
 RESPONDER: web.AppKey[Responder] = web.AppKey("responder", Responder)
 
 
+HEADERS: web.AppKey[HeaderCache] = web.AppKey("ocsp_headers")
+
+
 def add_routes(app: web.Application, responder: Responder) -> None:
     app[RESPONDER] = responder
+    app[HEADERS] = HeaderCache()
     app.router.add_post("/ocsp", post)
     app.router.add_post("/", post)
     app.router.add_get("/ocsp/{request:.*}", get)
@@ -54,11 +58,12 @@ def _ocsp(body: bytes, headers: dict[str, str] | None = None, status: int = 200)
 
 
 def _record(request: web.Request, status: ResponseStatus, started: float, reply: Reply) -> None:
-    metrics = request.app[keys.METRICS]
-    metrics.ocsp_requests_total.labels(method=request.method, status=STATUS_LABELS[status]).inc()
-    if reply.cacheable:
-        metrics.ocsp_presigned_total.labels(result="hit" if reply.presigned else "miss").inc()
-    metrics.request_seconds.labels(api="ocsp").observe(time.perf_counter() - started)
+    request.app[keys.METRICS].count_ocsp(
+        request.method,
+        STATUS_LABELS[status],
+        reply.presigned if reply.cacheable else None,
+        time.perf_counter() - started,
+    )
 
 
 async def post(request: web.Request) -> web.Response:
@@ -76,7 +81,8 @@ async def post(request: web.Request) -> web.Response:
 def decode_get(raw_path: str) -> bytes | None:
     """The base64 request from a GET path, tolerant of %2F/%2B, '+' as space, missing
     padding, URL-safe alphabet and the double slash some clients produce."""
-    text = unquote(raw_path).lstrip("/").replace(" ", "+").strip()
+    text = unquote(raw_path) if "%" in raw_path else raw_path
+    text = text.lstrip("/").replace(" ", "+").strip()
     if not text or len(text) > MAX_REQUEST_BYTES * 2:
         return None
     text += "=" * (-len(text) % 4)
@@ -97,7 +103,7 @@ async def get(request: web.Request) -> web.Response:
     _record(request, reply.status, started, reply)
     if not reply.cacheable:
         return _ocsp(reply.body, {"Cache-Control": "no-store"})
-    headers = caching_headers(reply, now)
+    headers = request.app[HEADERS].for_reply(reply, now)
     if request.headers.get("If-None-Match") == headers["ETag"]:
         return web.Response(status=304, headers=headers)
     return _ocsp(reply.body, headers)
@@ -113,3 +119,29 @@ def caching_headers(reply: Reply, now: datetime) -> dict[str, str]:
         "Expires": format_datetime(reply.next_update, usegmt=True),
         "ETag": '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"',
     }
+
+
+class HeaderCache:
+    """caching_headers for pre-signed replies without re-hashing and re-formatting the
+    same response on every request: only max-age changes with the clock."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._limit = limit
+        self._static: dict[bytes, tuple[str, str, str]] = {}
+
+    def for_reply(self, reply: Reply, now: datetime) -> dict[str, str]:
+        assert reply.next_update is not None
+        static = self._static.get(reply.body)
+        if static is None:
+            full = caching_headers(reply, now)
+            if len(self._static) >= self._limit:
+                self._static.clear()  # rebuilt from the requests that come next
+            self._static[reply.body] = (full["Last-Modified"], full["Expires"], full["ETag"])
+            return full
+        max_age = max(0, int((reply.next_update - now).total_seconds()))
+        return {
+            "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+            "Last-Modified": static[0],
+            "Expires": static[1],
+            "ETag": static[2],
+        }
