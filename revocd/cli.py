@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the partners' freshness table from a daemon")
     status.add_argument("--url", default=None, help=f"daemon URL (default {DEFAULT_URL})")
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the states: auto = on a terminal unless NO_COLOR is set",
+    )
 
     query = sub.add_parser("query", help="ask a daemon about one certificate")
     query.add_argument("--url", default=None, help=f"daemon URL (default {DEFAULT_URL})")
@@ -105,7 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "fetch":
         return asyncio.run(commands.fetch(args.config, args.partner, as_json=args.json))
     if args.command == "status":
-        return asyncio.run(commands.status(url, as_json=args.json))
+        return asyncio.run(commands.status(url, as_json=args.json, colour=args.color))
     if args.command == "query":
         if args.issuer and not args.serial:
             print("revocd query: --issuer needs --serial (hex)", file=sys.stderr)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
@@ -199,12 +201,51 @@ async def _get_json(session: aiohttp.ClientSession, method: str, url: str, **kw:
         ) from error
 
 
-async def status(url: str, *, as_json: bool) -> int:
+async def status(url: str, *, as_json: bool, colour: str = "auto") -> int:
     async with aiohttp.ClientSession() as session:
         body = await _get_json(session, "GET", url.rstrip("/") + "/v1/partners")
     if as_json:
         print(json.dumps(body, indent=2))
         return 0
+    lines, worst = status_table(body, colour=use_colour(colour, sys.stdout))
+    for line in lines:
+        print(line)
+    return worst
+
+
+# ANSI SGR codes per state word: green is good, yellow needs a look, red loses answers
+_COLOURS = {
+    "fresh": "32",
+    "ok": "32",
+    "stale": "33",
+    "behind": "33",
+    "unknown": "2",
+    "none": "2",
+    "expired": "1;31",
+    "failing": "1;31",
+}
+
+
+def use_colour(choice: str, stream: TextIO) -> bool:
+    """`auto`: colours on a terminal, unless NO_COLOR is set (no-color.org) or TERM=dumb."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+def _paint(state: str, width: int, colour: bool) -> str:
+    padded = state.ljust(width)
+    if not colour:
+        return padded
+    words = [f"\x1b[{_COLOURS[w]}m{w}\x1b[0m" if w in _COLOURS else w for w in state.split(" ")]
+    return " ".join(words) + padded[len(state) :]
+
+
+def status_table(body: dict[str, Any], *, colour: bool) -> tuple[list[str], int]:
+    """The partners' freshness table (`revocd status`) and the exit code: 1 when any
+    source is expired, has nothing, or is failing (something an operator must fix)."""
     rows = [
         ("PARTNER", "ISSUER", "SOURCE", "STATE", "CRL#", "ENTRIES", "NEXT UPDATE", "LAST ERROR")
     ]
@@ -212,13 +253,20 @@ async def status(url: str, *, as_json: bool) -> int:
     for partner in body["partners"]:
         for issuer in partner["issuers"]:
             for source in issuer["sources"]:
-                state = (
-                    source["freshness"]
-                    + (" failing" if source.get("failing") else "")
-                    + (" behind" if source.get("behind") else "")
-                )
-                if source["freshness"] in ("expired", "none") or source.get("failing"):
-                    worst = 1
+                if source.get("type") == "ocsp":  # an upstream responder: its health
+                    state = "ocsp " + str(source.get("health") or "unknown")
+                    if source.get("reason"):
+                        state += f" ({source['reason']})"
+                    if source.get("failing"):
+                        worst = 1
+                else:
+                    state = (
+                        source["freshness"]
+                        + (" failing" if source.get("failing") else "")
+                        + (" behind" if source.get("behind") else "")
+                    )
+                    if source["freshness"] in ("expired", "none") or source.get("failing"):
+                        worst = 1
                 rows.append(
                     (
                         partner["name"],
@@ -232,9 +280,14 @@ async def status(url: str, *, as_json: bool) -> int:
                     )
                 )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return worst
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [
+            _paint(cell, w, colour and number > 0 and column == 3) if column == 3 else cell.ljust(w)
+            for column, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines, worst
 
 
 async def query(
@@ -299,7 +352,9 @@ def _describe(answer: dict[str, Any]) -> str:
         f"nextUpdate {answer.get('next_update')}"
     )
     source = answer.get("source")
-    if source:
+    if source and source.get("type") == "ocsp":
+        lines.append(f"  source: ocsp {source.get('url')} (the partner's responder)")
+    elif source:
         lines.append(
             f"  source: {source.get('type')} {source.get('url')} CRL {source.get('crl_number')}"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,11 +32,13 @@ from revocd.config_checks import (
     check_key_pair,
     check_name,
     load_issuer_certificate,
+    toml_type,
 )
 from revocd.errors import ConfigError
-from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode, Source
+from revocd.model import Issuer, IssuerKey, OcspPolicy, Partner, Policy, SigningMode, Source
 
 __all__ = [
+    "ALERTS_KEYS",
     "DEFAULT_POLICY",
     "ISSUER_KEYS",
     "KEYS",
@@ -45,6 +48,7 @@ __all__ = [
     "SERVER_KEYS",
     "STORE_KEYS",
     "TOP_KEYS",
+    "AlertsConfig",
     "Config",
     "ConfigProblems",
     "LoggingConfig",
@@ -72,12 +76,21 @@ SERVER_KEYS = KEYS["server"]
 STORE_KEYS = KEYS["store"]
 RESPONDER_KEYS = KEYS["responder"]
 LOGGING_KEYS = KEYS["logging"]
+ALERTS_KEYS = KEYS["alerts"]
 PARTNER_KEYS = KEYS["partner"]
 ISSUER_KEYS = KEYS["partner.issuer"]
 # Polling a partner more than once a second is a denial of service, not a policy.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_WORKERS = 256
+# Upstream OCSP: in-flight requests per source beyond this are a flood, not a policy; a
+# signed OCSP response below 1 KiB does not exist.
+MAX_OCSP_CONCURRENCY = 1024
+MIN_OCSP_BYTES = 1024
+MAX_ALERT_QUEUE = 1_000_000
+# Labels revocd sets on every alert itself; [alerts] labels may not replace them.
+ALERT_LABELS = ("alertname", "severity", "partner", "issuer", "source", "reason")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,21 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """`[alerts]`: where alerts go (no `alertmanager` URLs: log and metrics only) and when
+    a source counts as expiring or failing. Present even without the section, because
+    `expiring_before` and `failing_after` shape the events that logs and metrics show."""
+
+    alertmanager: tuple[str, ...] = ()
+    resend_interval: timedelta = timedelta(minutes=1)
+    expiring_before: timedelta = timedelta(minutes=15)
+    failing_after: timedelta = timedelta(minutes=15)
+    timeout: timedelta = timedelta(seconds=5)
+    queue_size: int = 1000
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole file, checked. `path` is the file as given; every path inside is absolute.
 
@@ -133,6 +161,7 @@ class Config:
     defaults: Policy
     partners: tuple[Partner, ...]
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def issuers(self) -> tuple[Issuer, ...]:
         """Every configured issuer, partner by partner, in file order."""
@@ -154,12 +183,13 @@ def load_config(path: Path) -> Config:
     responder_table = root.table("responder")  # optional: absent means no OCSP signing key
     responder = _responder(responder_table) if isinstance(data.get("responder"), dict) else None
     logging = _logging(root.table("logging"))
+    alerts = _alerts(root.table("alerts"))
     defaults_table = root.table("defaults")
     defaults_table.only(KEYS["defaults"])
     defaults = _policy(defaults_table, DEFAULT_POLICY)
     partners = _Partners(root, defaults).parse(data.get("partner", []))
     problems.raise_if_any()
-    return Config(path, server, store, responder, defaults, partners, logging)
+    return Config(path, server, store, responder, defaults, partners, logging, alerts)
 
 
 def check_config(path: Path, clock: Clock | None = None) -> Config:
@@ -180,12 +210,7 @@ def check_config(path: Path, clock: Clock | None = None) -> Config:
         check_key_pair(problems, config.responder.cert, config.responder.key, keys, now)
     for issuer in config.issuers():
         where = f"partner '{issuer.partner}' issuer '{issuer.name}'"
-        if issuer.signing is SigningMode.PASSTHROUGH:
-            problems.add(
-                f"{where} signing",
-                '"passthrough" relays an upstream OCSP responder\'s answers, which this version '
-                'of revocd does not fetch yet; use "trusted" or "delegated"',
-            )
+        check_passthrough(problems, config, issuer, where)
         if issuer.responder_cert is None or issuer.responder_key is None:
             continue
         keys = (f"{where} responder_cert", f"{where} responder_key")
@@ -194,6 +219,35 @@ def check_config(path: Path, clock: Clock | None = None) -> Config:
             check_delegated_responder(problems, cert, issuer.cert, keys[0])
     problems.raise_if_any()
     return config
+
+
+def check_passthrough(problems: Problems, config: Config, issuer: Issuer, where: str) -> None:
+    """Pass-through needs something to relay (`ocsp` URLs, asked without a nonce, since a
+    response carrying revocd's nonce may not go to another client) and a fallback signer."""
+    if issuer.signing is not SigningMode.PASSTHROUGH:
+        return
+    if not issuer.ocsp_urls:
+        problems.add(
+            f"{where} signing",
+            '"passthrough" relays the partner\'s own OCSP responses, and this issuer has no '
+            'ocsp URLs; add ocsp = ["http://..."] or use "trusted" or "delegated"',
+        )
+    policy = next(p.policy for p in config.partners if p.name == issuer.partner)
+    if issuer.ocsp_urls and policy.ocsp.nonce:
+        problems.add(
+            f"{where} signing",
+            '"passthrough" relays only responses without a nonce (a response to revocd\'s '
+            f"nonce is no answer to a client's), and partner '{issuer.partner}' sends one "
+            "upstream: set ocsp_nonce = false in that [[partner]] (replayed older responses "
+            "are still refused)",
+        )
+    if issuer.passthrough_fallback is SigningMode.TRUSTED and config.responder is None:
+        problems.add(
+            f"{where} passthrough_fallback",
+            '"trusted" signs with [responder] cert/key, which is not configured; add '
+            '[responder] or use passthrough_fallback = "delegated" with responder_cert and '
+            "responder_key",
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -310,6 +364,67 @@ def _logging(table: TableReader) -> LoggingConfig:
     )
 
 
+def _alerts(table: TableReader) -> AlertsConfig:
+    table.only(KEYS["alerts"])
+    default = AlertsConfig()
+    urls, _ = table.urls("alertmanager")
+    for position, url in enumerate(urls):
+        if not url.lower().startswith(("http://", "https://")):
+            table.add(
+                f"alertmanager[{position}]",
+                f"{url}: Alertmanager is reached over http(s); give its base URL, "
+                'like "http://127.0.0.1:9093"',
+            )
+    durations = {
+        key: table.duration(key, getattr(default, key))
+        for key in ("resend_interval", "expiring_before", "failing_after", "timeout")
+    }
+    for key in ("resend_interval", "expiring_before", "timeout"):
+        if durations[key] <= timedelta(0):
+            example = {"resend_interval": "1m", "expiring_before": "15m", "timeout": "5s"}[key]
+            table.add(key, f'must be more than 0 (got {table.data[key]!r}), e.g. "{example}"')
+    queue_size = table.data.get("queue_size", default.queue_size)
+    if not (
+        isinstance(queue_size, int)
+        and not isinstance(queue_size, bool)
+        and 1 <= queue_size <= MAX_ALERT_QUEUE
+    ):
+        table.add(
+            "queue_size",
+            f"{queue_size!r} is not a number of alerts: write a whole number from 1 to "
+            f"{MAX_ALERT_QUEUE} (1000 is plenty)",
+        )
+        queue_size = default.queue_size
+    return AlertsConfig(
+        alertmanager=urls,
+        resend_interval=durations["resend_interval"],
+        expiring_before=durations["expiring_before"],
+        failing_after=durations["failing_after"],
+        timeout=durations["timeout"],
+        queue_size=queue_size,
+        labels=_alert_labels(table),
+    )
+
+
+def _alert_labels(table: TableReader) -> tuple[tuple[str, str], ...]:
+    value = table.data.get("labels", {})
+    if not isinstance(value, dict):
+        table.add("labels", 'must be a table of strings, like labels = { cluster = "eu-1" }')
+        return ()
+    labels: list[tuple[str, str]] = []
+    for name, text in value.items():
+        key = f"labels.{name}"
+        if not _LABEL_NAME.match(name):
+            table.add(key, "is not a Prometheus label name (letters, digits and '_')")
+        elif name in ALERT_LABELS:
+            table.add(key, f"revocd sets {name!r} on every alert itself; choose another name")
+        elif not isinstance(text, str) or not text:
+            table.add(key, f"must be a non-empty string, not {text!r}")
+        else:
+            labels.append((name, text))
+    return tuple(labels)
+
+
 def _policy(table: TableReader, inherited: Policy) -> Policy:
     """The policy keys present in `table`, each checked, over `inherited` for the rest."""
     policy = Policy(
@@ -318,6 +433,7 @@ def _policy(table: TableReader, inherited: Policy) -> Policy:
         timeout=table.duration("timeout", inherited.timeout),
         max_crl_bytes=table.size("max_crl_bytes", inherited.max_crl_bytes),
         clock_skew=table.duration("clock_skew", inherited.clock_skew),
+        ocsp=_ocsp_policy(table, inherited.ocsp),
     )
     # Only values written in this table are judged here: inherited ones were judged (and
     # reported) where they were written.
@@ -339,6 +455,57 @@ def _policy(table: TableReader, inherited: Policy) -> Policy:
             'the partner\'s CRL size, e.g. "200MiB"',
         )
     return policy
+
+
+def _ocsp_policy(table: TableReader, inherited: OcspPolicy) -> OcspPolicy:
+    """The upstream OCSP keys (`ocsp_*`, `max_ocsp_bytes`) of a policy table."""
+    policy = OcspPolicy(
+        timeout=table.duration("ocsp_timeout", inherited.timeout),
+        concurrency=_whole_number(
+            table, "ocsp_concurrency", inherited.concurrency, MAX_OCSP_CONCURRENCY
+        ),
+        nonce=_boolean(table, "ocsp_nonce", inherited.nonce),
+        refresh_window=table.duration("ocsp_refresh_window", inherited.refresh_window),
+        max_bytes=table.size("max_ocsp_bytes", inherited.max_bytes),
+        probe_interval=table.duration("ocsp_probe_interval", inherited.probe_interval),
+        default_validity=table.duration("ocsp_default_validity", inherited.default_validity),
+    )
+    written = table.data
+    if "ocsp_timeout" in written and policy.timeout <= timedelta(0):
+        table.add(
+            "ocsp_timeout",
+            f"must be more than 0 (got {written['ocsp_timeout']!r}); a relying party waits "
+            'this long at most per upstream source, e.g. "5s"',
+        )
+    if "max_ocsp_bytes" in written and policy.max_bytes < MIN_OCSP_BYTES:
+        table.add(
+            "max_ocsp_bytes",
+            f"{written['max_ocsp_bytes']!r} is too small for any signed OCSP response "
+            '(at least "1KiB"; "64KiB" leaves room for a responder certificate chain)',
+        )
+    if "ocsp_probe_interval" in written and policy.probe_interval < MIN_POLL_INTERVAL:
+        table.add(
+            "ocsp_probe_interval",
+            f"{written['ocsp_probe_interval']!r} is too short: probe at most once a second "
+            '(a few minutes is usual, e.g. "5m")',
+        )
+    return policy
+
+
+def _whole_number(table: TableReader, key: str, default: int, most: int) -> int:
+    value = table.data.get(key, default)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most:
+        return value
+    table.add(key, f"{value!r} is not a whole number from 1 to {most}")
+    return default
+
+
+def _boolean(table: TableReader, key: str, default: bool) -> bool:
+    value = table.data.get(key, default)
+    if isinstance(value, bool):
+        return value
+    table.add(key, f"must be true or false (unquoted), not {toml_type(value)} {value!r}")
+    return default
 
 
 class _Partners:
@@ -438,7 +605,8 @@ class _Partners:
         signing = SigningMode(
             table.choice("signing", tuple(m.value for m in SigningMode), "trusted")
         )
-        responder_cert, responder_key = self._responder_files(table, signing)
+        fallback = self._passthrough_fallback(table, signing)
+        responder_cert, responder_key = self._responder_files(table, signing, fallback)
         if cert_path is None or cert is None:
             return None
         key = self._claim_issuer_key(table, cert)
@@ -455,19 +623,34 @@ class _Partners:
             signing,
             responder_cert,
             responder_key,
+            fallback,
         )
 
+    def _passthrough_fallback(self, table: TableReader, signing: SigningMode) -> SigningMode | None:
+        """`passthrough_fallback`: who signs what cannot be relayed (passthrough only)."""
+        if signing is not SigningMode.PASSTHROUGH:
+            if "passthrough_fallback" in table.data:
+                table.add(
+                    "passthrough_fallback",
+                    f'is only used with signing = "passthrough" (this issuer is "{signing}"); '
+                    "remove it",
+                )
+            return None
+        choices = (SigningMode.TRUSTED.value, SigningMode.DELEGATED.value)
+        return SigningMode(table.choice("passthrough_fallback", choices, "trusted"))
+
     def _responder_files(
-        self, table: TableReader, signing: SigningMode
+        self, table: TableReader, signing: SigningMode, fallback: SigningMode | None
     ) -> tuple[Path | None, Path | None]:
-        delegated = signing is SigningMode.DELEGATED
+        delegated = signing is SigningMode.DELEGATED or fallback is SigningMode.DELEGATED
         if not delegated:
             for key in ("responder_cert", "responder_key"):
                 if key in table.data:
                     table.add(
                         key,
-                        f'is only used with signing = "delegated" (this issuer is '
-                        f'"{signing}"); set signing = "delegated" or remove it',
+                        f'is only used with signing = "delegated" (this issuer is "{signing}") '
+                        'or passthrough_fallback = "delegated"; set signing = "delegated" or '
+                        "remove it",
                     )
             return None, None
         what = "the OCSP signing certificate this CA issued to revocd"

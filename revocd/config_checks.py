@@ -30,15 +30,38 @@ from revocd.units import DURATION_HINT, parse_duration, parse_size
 
 SUPPORTED_SCHEMES = ("http", "https", "file")
 
-POLICY_KEYS = ("poll_interval", "grace", "timeout", "max_crl_bytes", "clock_skew")
+POLICY_KEYS = (
+    "poll_interval",
+    "grace",
+    "timeout",
+    "max_crl_bytes",
+    "clock_skew",
+    # upstream OCSP sources (revocd/upstream/)
+    "ocsp_timeout",
+    "ocsp_concurrency",
+    "ocsp_nonce",
+    "ocsp_refresh_window",
+    "max_ocsp_bytes",
+    "ocsp_probe_interval",
+    "ocsp_default_validity",
+)
 # Every key the loader reads, by table ("" is the top level). docs/configuration.md has a
 # section per table documenting each one; a test holds the two together.
 KEYS: Mapping[str, tuple[str, ...]] = {
-    "": ("server", "store", "responder", "logging", "defaults", "partner"),
+    "": ("server", "store", "responder", "logging", "alerts", "defaults", "partner"),
     "server": ("listen", "workers"),
     "store": ("backend", "path", "dsn"),
     "responder": ("cert", "key", "max_age", "nonce"),
     "logging": ("format", "level"),
+    "alerts": (
+        "alertmanager",
+        "resend_interval",
+        "expiring_before",
+        "failing_after",
+        "timeout",
+        "queue_size",
+        "labels",
+    ),
     "defaults": POLICY_KEYS,
     "partner": ("name", *POLICY_KEYS, "issuer"),
     "partner.issuer": (
@@ -47,6 +70,7 @@ KEYS: Mapping[str, tuple[str, ...]] = {
         "crl",
         "ocsp",
         "signing",
+        "passthrough_fallback",
         "responder_cert",
         "responder_key",
     ),

@@ -1,13 +1,21 @@
 """The composition root: config -> store, cache, poller, events, web app; signals.
 
-Everything with a lifetime (store, process pool, HTTP client session, poller tasks) is
-created in one aiohttp `cleanup_ctx` and dies with the app, so tests build as many
-daemons as they like in one process and nothing leaks between them.
+Everything with a lifetime (store, process pool, HTTP client session, poller tasks, the
+alert sender) is created in one aiohttp `cleanup_ctx` and dies with the app, so tests
+build as many daemons as they like in one process and nothing leaks between them.
 
 Start-up order: the HTTP server listens at once (`/healthz` answers), the store is loaded
 in the background (`/readyz` says 503, status routes say `not_ready`), then every source
 gets its polling task. A restart therefore serves the last accepted evidence as soon as
 the store is read, before any partner has been reached.
+
+Upstream OCSP (revocd/upstream/): the lifetime also builds the OCSP client (on the one
+client session), `Upstream`, its `HealthBoard` and the `UpstreamCache`, restores the
+persisted upstream answers before the store counts as loaded, persists every new one
+before it is served, forwards their events to `Events`, and runs the cache's refresh and
+probe loop for the issuers with `ocsp` URLs. Upstream answers live in the primary only, so
+a configuration with such issuers is served by one process (`workers_reduced` warning):
+replica processes would answer those issuers from CRL evidence alone.
 """
 
 from __future__ import annotations
@@ -25,23 +33,32 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import structlog
-from aiohttp import web
+from aiohttp import ClientSession, web
 
+from revocd.alerts import AlertSink, NoAlerts, make_sink
 from revocd.clock import Clock, SystemClock
 from revocd.config import Config, StoreConfig
 from revocd.errors import RevocdError, StoreError
 from revocd.events import Events
 from revocd.fetch.transport import Transport, make_session
 from revocd.metrics import Metrics
-from revocd.model import SigningMode
+from revocd.model import Issuer, Policy, SigningMode
 from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
 from revocd.replicas import Replicas
+from revocd.sdnotify import Notifier
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.store.base import Store
 from revocd.store.sqlite import SqliteStore
+from revocd.upstream.answers import Answers
+from revocd.upstream.cache import UpstreamCache
+from revocd.upstream.client import OcspClient
+from revocd.upstream.health import HealthBoard
+from revocd.upstream.query import Upstream
+from revocd.upstream.verify import UpstreamAnswer
+from revocd.web import keys
 from revocd.web.app import make_app
 from revocd.web.ops_routes import refresh_source_gauges
 
@@ -68,8 +85,20 @@ def process_pool() -> Executor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
+        initializer=crl_worker_init,
     )
+
+
+CRL_WORKER_NICENESS = 10
+
+
+def crl_worker_init() -> None:
+    """A CRL worker yields the CPU to the processes that answer: parsing a 1,000,000-entry
+    CRL takes a core for seconds, and answers must not wait for it (a new CRL may arrive a
+    few seconds later; an answer may not). Then: die with the daemon."""
+    with contextlib.suppress(OSError):
+        os.nice(CRL_WORKER_NICENESS)
+    die_with_parent()
 
 
 def die_with_parent() -> None:
@@ -95,29 +124,80 @@ class Overrides:
 
 def build_signers(config: Config) -> dict[str, Signer]:
     """Each issuer's OCSP signing identity: revocd's own ([responder], `trusted`) or the
-    certificate its CA issued to revocd (`delegated`). `passthrough` has none yet."""
+    certificate its CA issued to revocd (`delegated`). A `passthrough` issuer's is its
+    `passthrough_fallback`'s, used for whatever cannot be relayed."""
     trusted = None
     if config.responder is not None:
         trusted = load_signer(config.responder.cert, config.responder.key, embed=False)
     signers: dict[str, Signer] = {}
     for issuer in config.issuers():
-        if issuer.signing is SigningMode.DELEGATED:
+        mode = issuer.signer_mode
+        if mode is SigningMode.DELEGATED:
             assert issuer.responder_cert is not None
             assert issuer.responder_key is not None
             signers[issuer.name] = load_signer(
                 issuer.responder_cert, issuer.responder_key, embed=True
             )
-        elif issuer.signing is SigningMode.TRUSTED and trusted is not None:
+        elif mode is SigningMode.TRUSTED and trusted is not None:
             signers[issuer.name] = trusted
     return signers
 
 
-def build_responder(config: Config, cache: StatusCache) -> Responder:
+def issuer_policies(config: Config) -> dict[str, Policy]:
+    return {i.name: p.policy for p in config.partners for i in p.issuers}
+
+
+def build_responder(
+    config: Config, cache: StatusCache, answers: Answers | None = None
+) -> Responder:
     policy = ResponderPolicy()
     if config.responder is not None:
         policy = ResponderPolicy(config.responder.max_age, config.responder.nonce)
     grace = {i.name: p.policy.grace for p in config.partners for i in p.issuers}
-    return Responder(cache, build_signers(config), grace, policy)
+    return Responder(cache, build_signers(config), grace, policy, answers=answers)
+
+
+def upstream_targets(config: Config) -> list[tuple[Issuer, Policy]]:
+    """The issuers the upstream cache probes: those with `ocsp` URLs."""
+    return [(i, p.policy) for p in config.partners for i in p.issuers if i.ocsp_urls]
+
+
+def build_upstream(
+    config: Config,
+    answers: Answers,
+    session: ClientSession,
+    store: Store,
+    events: Events,
+    clock: Clock,
+) -> UpstreamCache:
+    """The upstream OCSP machinery on the daemon's session: every accepted answer is
+    persisted before it is served, every event and health change goes to `events`."""
+    health = HealthBoard(
+        s for i, _ in upstream_targets(config) for s in i.sources if s.kind.value == "ocsp"
+    )
+    upstream = Upstream(OcspClient(session), health, clock)
+    upstream.listeners.append(events.upstream_event)
+    health.on_change.append(events.upstream_health_changed)
+    events.upstream_sources(health.snapshot().values())
+    cache = UpstreamCache(upstream, clock)
+    cache.on_coalesced.append(events.upstream_coalesced)
+
+    async def persist(issuer: Issuer, answer: UpstreamAnswer, url: str) -> None:
+        await store.save_upstream(issuer.key.id, url, answer, clock.now())
+
+    cache.persist = persist
+    answers.on_conflict.append(events.evidence_conflict)
+    return cache
+
+
+async def restore_upstream(config: Config, store: Store, cache: UpstreamCache) -> int:
+    """Put the persisted upstream answers back (before the store counts as loaded)."""
+    restored = 0
+    for issuer, policy in upstream_targets(config):
+        for stored in await store.load_upstream(issuer.key.id):
+            cache.restore(issuer, policy, stored.answer, stored.url)
+            restored += 1
+    return restored
 
 
 def build_app(config: Config, overrides: Overrides | None = None) -> web.Application:
@@ -126,17 +206,30 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
     extra = overrides or Overrides()
     clock = extra.clock or SystemClock()
     cache = StatusCache(config.partners)
+    answers = Answers(cache, issuer_policies(config))
     board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)
     metrics = Metrics()
     replicas = None
-    if config.server.workers > 1:
+    workers = config.server.workers
+    if workers > 1 and upstream_targets(config):
+        # Replicas hold copies of the CRL evidence only: they would answer an OCSP-only
+        # issuer unknown. Correct answers from one process beat fast wrong ones.
+        log.warning(
+            "workers_reduced",
+            workers=workers,
+            serving=1,
+            detail="issuers with ocsp URLs are answered from upstream OCSP answers, which "
+            "live in the main process only; serving from one process",
+        )
+        workers = 1
+    if workers > 1:
         replicas = Replicas(
-            config.server.workers - 1,
+            workers - 1,
             config.path,
             cache,
             board,
             metrics,
-            lambda: refresh_source_gauges(metrics, board, config.partners, clock.now()),
+            lambda: refresh_source_gauges(metrics, board, config.partners, clock.now(), cache),
         )
     app = make_app(
         cache=cache,
@@ -144,8 +237,9 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
         clock=clock,
         partners=config.partners,
         metrics=metrics,
-        responder=build_responder(config, cache),
+        responder=build_responder(config, cache, answers),
         exposition=replicas.scrape if replicas is not None else None,
+        answers=answers,
     )
     if replicas is not None:
         app[REPLICAS] = replicas
@@ -155,24 +249,45 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
         await store.open()
         executor = (extra.executor_factory or process_pool)()
         session = make_session()
+        alert_sink = make_sink(config.alerts, session, metrics)
+        if alert_sink is not None:
+            alert_sink.start()
+        sink: AlertSink = alert_sink or NoAlerts()
+        events = Events(
+            metrics,
+            sink=sink,
+            clock=clock,
+            expiring_before=config.alerts.expiring_before,
+            failing_after=config.alerts.failing_after,
+        )
         poller = Poller(
             partners=config.partners,
             store=store,
             cache=cache,
             board=board,
             transport=Transport(session),
-            events=Events(metrics),
+            events=events,
             clock=clock,
             executor=executor,
             rng=extra.rng or random.Random(),  # noqa: S311 - jitter, not secrets
         )
         app[POLLER] = poller
+        upstream = build_upstream(config, answers, session, store, events, clock)
+        background: list[asyncio.Task[None]] = []
 
         async def load_then_poll() -> None:
+            restored = await restore_upstream(config, store, upstream)
+            answers.upstream = upstream
             await poller.load()
-            log.info("store_loaded", issuers=len(poller.runtimes))
+            log.info("store_loaded", issuers=len(poller.runtimes), upstream_answers=restored)
             if extra.start_polling:
                 poller.start()
+                if upstream_targets(config):
+                    background.append(
+                        asyncio.create_task(
+                            upstream.run(lambda: upstream_targets(config)), name="upstream ocsp"
+                        )
+                    )
 
         loader = asyncio.create_task(load_then_poll(), name="load store")
         try:
@@ -181,7 +296,14 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
             loader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loader
+            answers.upstream = None  # from here on, answer from CRL evidence alone
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await upstream.close()
             await poller.stop()
+            if alert_sink is not None:
+                await alert_sink.stop()
             await session.close()
             executor.shutdown(wait=False, cancel_futures=True)
             await store.close()
@@ -220,6 +342,13 @@ async def serve(
     log.info(
         "listening", url=f"http://{_host_for_url(host)}:{port}/", workers=1 + len(replicas or ())
     )
+    notifier = Notifier.from_env()  # systemd Type=notify: ready once answers are given
+    cache = app[keys.CACHE]
+    if cache.ready:
+        notifier.ready(f"serving on port {port}")
+    else:
+        cache.on_ready.append(lambda: notifier.ready(f"serving on port {port}"))
+    watchdog = asyncio.create_task(notifier.watchdog(), name="systemd watchdog")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -228,6 +357,8 @@ async def serve(
         await stop.wait()
     finally:
         log.info("stopping")
+        notifier.stopping()
+        watchdog.cancel()
         if replicas is not None:
             await replicas.stop()
         await runner.cleanup()

@@ -28,6 +28,38 @@ class RejectReason(StrEnum):
     EQUIVOCATION = "equivocation"
     OLDER_THAN_ACCEPTED = "older_than_accepted"
     UNSUPPORTED_SCOPE = "unsupported_scope"
+    # upstream OCSP responses (revocd/upstream/verify.py); MALFORMED, BAD_SIGNATURE,
+    # NOT_YET_VALID, BAD_VALIDITY, OVERSIZE and UNKNOWN_CRITICAL_EXTENSION apply too
+    SIGNER_NOT_AUTHORIZED = "signer_not_authorized"
+    RESPONDER_CERT_EXPIRED = "responder_cert_expired"
+    CERTID_MISMATCH = "certid_mismatch"
+    NONCE_MISMATCH = "nonce_mismatch"
+    NONCE_MISSING = "nonce_missing"
+    REPLAY = "replay"
+    # an OCSPResponse whose responseStatus is not successful (RFC 6960 4.2.1)
+    MALFORMED_REQUEST = "malformed_request"
+    INTERNAL_ERROR = "internal_error"
+    TRY_LATER = "try_later"
+    SIG_REQUIRED = "sig_required"
+    UNAUTHORIZED = "unauthorized"
+
+
+# The reasons only an upstream OCSP response can be rejected for (no CRL check gives them).
+UPSTREAM_ONLY_REASONS = frozenset(
+    {
+        RejectReason.SIGNER_NOT_AUTHORIZED,
+        RejectReason.RESPONDER_CERT_EXPIRED,
+        RejectReason.CERTID_MISMATCH,
+        RejectReason.NONCE_MISMATCH,
+        RejectReason.NONCE_MISSING,
+        RejectReason.REPLAY,
+        RejectReason.MALFORMED_REQUEST,
+        RejectReason.INTERNAL_ERROR,
+        RejectReason.TRY_LATER,
+        RejectReason.SIG_REQUIRED,
+        RejectReason.UNAUTHORIZED,
+    }
+)
 
 
 class RevocationReason(IntEnum):

@@ -58,6 +58,29 @@ class Metrics:
             SOURCE_LABELS,
             registry=r,
         )
+        self.crl_grace_end = Gauge(
+            "revocd_crl_grace_end_timestamp_seconds",
+            "nextUpdate + grace of the source's last accepted CRL: from then on its issuer's "
+            "answers are unknown unless another source is usable. Alert (warning) when "
+            "`revocd_crl_grace_end_timestamp_seconds - time()` drops below a few hours.",
+            SOURCE_LABELS,
+            registry=r,
+        )
+        self.crl_fetch_seconds = Histogram(
+            "revocd_crl_fetch_duration_seconds",
+            "Time from the start of a fetch to the CRL being durable and served (download, "
+            "verify, index, store), for accepted CRLs. Alert when it nears the poll interval.",
+            SOURCE_LABELS,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.issuer_revoked = Gauge(
+            "revocd_issuer_revoked_entries",
+            "Serials revocd answers revoked for the issuer: the newest CRL's entries plus the "
+            "revocations kept from earlier CRLs (sticky). A sudden drop is worth a look.",
+            ["partner", "issuer"],
+            registry=r,
+        )
         self.crl_number = Gauge(
             "revocd_crl_number",
             "CRL number of the source's last accepted CRL (if it has one).",
@@ -68,6 +91,41 @@ class Metrics:
             "revocd_crl_entries",
             "Entries in the source's last accepted CRL.",
             SOURCE_LABELS,
+            registry=r,
+        )
+        self.source_state = Gauge(
+            "revocd_source_state",
+            "1 for the source's current state (fresh, stale, expiring, expired, none), else 0; "
+            "set by the same events that log and alert. Alert on expiring (grace ends within "
+            "[alerts] expiring_before) and expired (answers are unknown).",
+            [*SOURCE_LABELS, "state"],
+            registry=r,
+        )
+        self.source_events_total = Counter(
+            "revocd_source_events_total",
+            "Source transitions, by event (fresh, stale, expiring, expired, none, failing, "
+            "recovered, rejected): each is also one log line and, with [alerts], one alert.",
+            [*SOURCE_LABELS, "event"],
+            registry=r,
+        )
+        self.alerts_sent_total = Counter(
+            "revocd_alerts_sent_total",
+            "Alerts (firing, re-sent or resolved) that an Alertmanager accepted.",
+            ["alertmanager"],
+            registry=r,
+        )
+        self.alerts_failed_total = Counter(
+            "revocd_alerts_failed_total",
+            "Alerts in posts that an Alertmanager refused or that failed (they are retried "
+            "with backoff). Alert when it rises while alerts_sent does not: on-call hears "
+            "nothing from revocd.",
+            ["alertmanager"],
+            registry=r,
+        )
+        self.alerts_dropped_total = Counter(
+            "revocd_alerts_dropped_total",
+            "Alerts dropped because the queue ([alerts] queue_size) was full, oldest first. "
+            "Alert on any increase: Alertmanager has been unreachable for long.",
             registry=r,
         )
         self.status_requests_total = Counter(
@@ -90,6 +148,36 @@ class Metrics:
             "reused (hit) or a signature was made (miss). A low hit ratio with steady traffic "
             "means max_presigned is too small or the evidence changes very often.",
             ["result"],
+            registry=r,
+        )
+        # upstream OCSP sources (revocd/upstream/): bounded labels only, never a serial
+        self.upstream_requests_total = Counter(
+            "revocd_upstream_requests_total",
+            "Exchanges with partners' OCSP responders (relying-party lookups, background "
+            "refreshes and probes), by outcome (accepted, rejected, unreachable). Alert when "
+            "rejected rises: a responder answers with something revocd refuses.",
+            [*SOURCE_LABELS, "outcome"],
+            registry=r,
+        )
+        self.upstream_coalesced_total = Counter(
+            "revocd_upstream_coalesced_total",
+            "Relying-party lookups that waited on an upstream OCSP request already in flight "
+            "for the same serial instead of sending their own.",
+            ["partner", "issuer"],
+            registry=r,
+        )
+        self.upstream_health = Gauge(
+            "revocd_upstream_health",
+            "1 for the OCSP source's current health (ok, failing, unknown: not asked yet), "
+            "else 0. Alert on failing: its issuer's uncached serials are answered unknown.",
+            [*SOURCE_LABELS, "state"],
+            registry=r,
+        )
+        self.evidence_conflicts_total = Counter(
+            "revocd_evidence_conflicts_total",
+            "Serials a CRL lists as revoked while the partner's OCSP responder says good "
+            "(answered revoked; each logged once as evidence_conflict).",
+            ["partner", "issuer"],
             registry=r,
         )
         self._ocsp_children: dict[tuple[str, str], Any] = {}

@@ -8,7 +8,7 @@ one CA (same subject, same key, different issuer) therefore share one `IssuerKey
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +31,22 @@ class SourceKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class OcspPolicy:
+    """The upstream OCSP tunables of [defaults] (`ocsp_*`, `max_ocsp_bytes`), overridable
+    per partner; docs/configuration.md says how to choose each."""
+
+    timeout: timedelta = timedelta(seconds=5)
+    concurrency: int = 8  # upstream requests in flight per OCSP source
+    nonce: bool = True
+    refresh_window: timedelta = timedelta(hours=24)
+    max_bytes: int = 64 * 1024
+    probe_interval: timedelta = timedelta(minutes=5)
+    # how long an upstream answer without nextUpdate counts as fresh, from its producedAt;
+    # 0 rejects such answers
+    default_validity: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The tunables of [defaults], overridable per partner."""
 
@@ -39,6 +55,7 @@ class Policy:
     timeout: timedelta
     max_crl_bytes: int
     clock_skew: timedelta
+    ocsp: OcspPolicy = field(default_factory=OcspPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +141,16 @@ class Issuer:
     signing: SigningMode
     responder_cert: Path | None
     responder_key: Path | None
+    # signing = "passthrough": who signs when the partner's response cannot be relayed
+    # (trusted or delegated; None for the other modes)
+    passthrough_fallback: SigningMode | None = None
+
+    @property
+    def signer_mode(self) -> SigningMode:
+        """The mode revocd signs with itself: `signing`, or the fallback of passthrough."""
+        if self.signing is SigningMode.PASSTHROUGH:
+            return self.passthrough_fallback or SigningMode.TRUSTED
+        return self.signing
 
     @property
     def sources(self) -> tuple[Source, ...]:

@@ -24,6 +24,7 @@ import asyncio
 import os
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -133,7 +134,7 @@ class Transport:
                 "raise timeout for this partner if its server is slow or its CRL large",
             ) from None
         except (aiohttp.ClientError, ssl.SSLError, OSError) as error:
-            _raise_client_error(url, error)
+            raise_client_error(url, error)
 
     async def _http(
         self, url: str, max_bytes: int, validators: Validators | None, started: float
@@ -173,7 +174,7 @@ class Transport:
                         f"HTTP {response.status}{reason}{where}; the partner's server "
                         "refused or failed the request",
                     )
-                body = await _read_capped_body(url, response, max_bytes)
+                body = await read_capped_body(url, response, max_bytes)
                 return FetchResult(
                     url,
                     str(current),
@@ -222,15 +223,23 @@ def _refreshed(sent: Validators, response: aiohttp.ClientResponse) -> Validators
     )
 
 
-async def _read_capped_body(url: str, response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """The decoded body, or FetchError("oversize") the moment it passes `max_bytes`."""
+async def read_capped_body(
+    url: str,
+    response: aiohttp.ClientResponse,
+    max_bytes: int,
+    oversize: Callable[[str, int, str], FetchError] | None = None,
+) -> bytes:
+    """The decoded body, or FetchError("oversize") the moment it passes `max_bytes`.
+    `oversize(url, max_bytes, what)` words that error for the caller's setting (default:
+    a CRL and max_crl_bytes)."""
+    too_big = oversize or _oversize
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     declared = response.content_length
     # A compressed Content-Length says nothing about the decoded size: only an identity
     # body can be refused before reading.
     if declared is not None and encoding == "identity" and declared > max_bytes:
         response.close()
-        raise _oversize(url, max_bytes, f"Content-Length says {format_bytes(declared)}")
+        raise too_big(url, max_bytes, f"Content-Length says {format_bytes(declared)}")
     chunks: list[bytes] = []
     read = 0
     while True:
@@ -246,11 +255,11 @@ async def _read_capped_body(url: str, response: aiohttp.ClientResponse, max_byte
         if read > max_bytes:
             # close, not release: the rest of the body must not be drained into a pool
             response.close()
-            raise _oversize(url, max_bytes, f"read {format_bytes(read)} and stopped")
+            raise too_big(url, max_bytes, f"read {format_bytes(read)} and stopped")
         chunks.append(chunk)
 
 
-def _raise_client_error(url: str, error: BaseException) -> NoReturn:
+def raise_client_error(url: str, error: BaseException) -> NoReturn:
     """Map aiohttp's and the OS's errors to FetchError kinds, with a readable message."""
     hint = "check the URL and that the partner's server is reachable from this host"
     if isinstance(error, aiohttp.InvalidURL):

@@ -8,10 +8,23 @@ thisUpdate now, nextUpdate one minute later (nextUpdate is always set: Envoy tre
 response without one as expired). A revoked answer from expired evidence is still revoked
 (revocation is permanent) and is valid for max_age.
 
+Answers come from `Answers` (upstream/answers.py): the CRL evidence combined with a
+partner's own OCSP responder, so an OCSP-only issuer is answered from upstream and revoked
+in any evidence wins. A SingleResponse decided by an upstream answer carries that answer's
+thisUpdate and nextUpdate (stale: the same grace rule as CRLs), never more.
+
+Pass-through issuers (`signing = "passthrough"`): a request with one CertID whose
+upstream answer is fresh, says what revocd would say, and answers exactly that CertID
+with no nonce (ocsp/passthrough.py) gets the partner's response byte for byte; any other
+request is signed by the issuer's `passthrough_fallback` signer.
+
 Responses without a nonce are signed once and reused (see `_presigned`): signing per
-request is the slow path. Concurrent requests for the same uncached CertIDs wait for one
-signature instead of each making their own; RSA signatures are made in a thread so the
-event loop keeps serving meanwhile. One response has one signer. A request whose CertIDs belong to
+request is the slow path. A pre-signed response is reused only while the evidence objects
+it was decided from (the issuer's IssuerEvidence, and the upstream answer for each
+serial of an issuer with `ocsp` URLs) are still the ones in force. Concurrent requests
+for the same uncached CertIDs wait for one signature instead of each making their own;
+RSA signatures are made in a thread so the event loop keeps serving meanwhile. One
+response has one signer. A request whose CertIDs belong to
 issuers with different signers, to an issuer revocd does not serve, or to an issuer with
 no signing identity gets `unauthorized`.
 """
@@ -24,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from revocd.model import Issuer
-from revocd.ocsp.asn1 import MalformedRequest, OcspRequest, parse_request
+from revocd.model import Issuer, SigningMode
+from revocd.ocsp.asn1 import CertId, MalformedRequest, OcspRequest, parse_request
 from revocd.ocsp.encode import (
     ResponseStatus,
     Single,
@@ -33,10 +46,17 @@ from revocd.ocsp.encode import (
     ocsp_response,
     response_data,
 )
+from revocd.ocsp.passthrough import relayable
 from revocd.ocsp.signing import Signer
-from revocd.status.answer import Answer, CertStatus, IssuerEvidence
+from revocd.status.answer import Answer, CertStatus
 from revocd.status.cache import StatusCache
 from revocd.status.freshness import Freshness
+from revocd.upstream.answers import Answers, Decided
+
+# What a pre-signed response was made from, compared with `is`: per CertID, the issuer's
+# IssuerEvidence, then (issuers with ocsp URLs) the upstream answer or None.
+Identity = tuple[object, ...]
+Targets = tuple[tuple[Issuer, bytes], ...]  # (issuer, serial) per CertID
 
 UNKNOWN_VALIDITY = timedelta(minutes=1)
 
@@ -65,8 +85,10 @@ class Responder:
         grace: Mapping[str, timedelta],
         policy: ResponderPolicy,
         max_presigned: int = 100_000,
+        answers: Answers | None = None,
     ) -> None:
         self._cache = cache
+        self._answers = answers or Answers(cache, {})
         self._signers = signers
         self._grace = grace
         self._policy = policy
@@ -74,39 +96,45 @@ class Responder:
         # Pre-signed responses by exact CertIDs, with the evidence objects they were signed
         # from: a new CRL for an issuer installs a new IssuerEvidence, so exactly the
         # responses it affects stop matching. Reused only until their nextUpdate.
-        self._presigned: OrderedDict[
-            tuple[bytes, ...], tuple[tuple[IssuerEvidence, ...], Reply]
-        ] = OrderedDict()
+        self._presigned: OrderedDict[tuple[bytes, ...], tuple[Identity, Reply]] = OrderedDict()
         self._signing: dict[tuple[tuple[bytes, ...], tuple[int, ...]], asyncio.Future[Reply]] = {}
         # The same, by the request's exact bytes (requests without a nonce only): most
         # clients send byte-identical requests for a certificate, and a hit here skips
         # parsing too. Checked against the current evidence exactly like `_presigned`.
-        self._by_request: OrderedDict[
-            bytes, tuple[tuple[str, ...], tuple[IssuerEvidence, ...], Reply]
-        ] = OrderedDict()
+        self._by_request: OrderedDict[bytes, tuple[Targets, Identity, Reply]] = OrderedDict()
 
     async def respond(self, data: bytes, now: datetime) -> Reply:
         if not self._cache.ready:
             return Reply(error_response(ResponseStatus.TRY_LATER), ResponseStatus.TRY_LATER)
         known = self._by_request.get(data)
         if known is not None:
-            names, signed_from, reply = known
+            targets, signed_from, reply = known
             if (
                 reply.next_update is not None
                 and now < reply.next_update
-                and all(
-                    self._cache.evidence(n) is e for n, e in zip(names, signed_from, strict=True)
-                )
+                and _same(self._identity(targets), signed_from)
             ):
                 self._by_request.move_to_end(data)
                 return reply
         return await self._respond(data, now)
 
+    def _identity(self, targets: Targets) -> Identity:
+        """The evidence objects in force now for each (issuer, serial)."""
+        out: list[object] = []
+        for issuer, serial in targets:
+            out.append(self._cache.evidence(issuer.name))
+            if issuer.ocsp_urls:
+                out.append(self._answers.upstream_answer(issuer, serial))
+        return tuple(out)
+
     def _remember(
-        self, data: bytes, issuers: list[Issuer], evidence: tuple[IssuerEvidence, ...], reply: Reply
+        self,
+        data: bytes,
+        targets: tuple[tuple[Issuer, bytes], ...],
+        evidence: Identity,
+        reply: Reply,
     ) -> None:
-        names = tuple(i.name for i in issuers)
-        self._by_request[data] = (names, evidence, reply)
+        self._by_request[data] = (targets, evidence, reply)
         if len(self._by_request) > self._max_presigned:
             self._by_request.popitem(last=False)
 
@@ -120,57 +148,115 @@ class Responder:
             return _error(ResponseStatus.UNAUTHORIZED)
         signers = {id(self._signers.get(i.name)) for i in issuers}
         signer = self._signers.get(issuers[0].name)
-        if signer is None or len(signers) != 1:
+        relay = len(issuers) == 1 and issuers[0].signing is SigningMode.PASSTHROUGH
+        if (signer is None and not relay) or len(signers) != 1:
             return _error(ResponseStatus.UNAUTHORIZED)
         nonce = request.nonce_extension if self._policy.nonce == "echo" else None
         key = tuple(c.der for c in request.cert_ids)
-        evidence = tuple(self._cache.evidence(i.name) for i in issuers)
+        targets = tuple((i, c.serial) for i, c in zip(issuers, request.cert_ids, strict=True))
+        if nonce is None:
+            hit = self._presigned.get(key)
+            # `is`: the very evidence objects it was signed from (new evidence: new objects)
+            if hit is not None and _same(self._identity(targets), hit[0]):
+                cached = hit[1]
+                if cached.next_update is not None and now < cached.next_update:
+                    self._presigned.move_to_end(key)
+                    if request.nonce_extension is None:  # the same bytes will come again
+                        self._remember(data, targets, hit[0], cached)
+                    return cached
+        decided = await self._decide(request, issuers, now)
+        evidence = _identity_of(issuers, decided)
+        if relay:
+            relayed = self._relay(request, decided[0], nonce, now)
+            if relayed is not None:
+                if relayed.cacheable:  # the same bytes, for the same request, from now on
+                    self._keep(key, evidence, replace(relayed, presigned=True))
+                    if request.nonce_extension is None:
+                        self._remember(data, targets, evidence, replace(relayed, presigned=True))
+                return relayed
+            if signer is None:  # passthrough without a usable fallback signer
+                return _error(ResponseStatus.UNAUTHORIZED)
+        assert signer is not None
         if nonce is not None:
-            return await self._sign(request, issuers, signer, nonce, now)
-        hit = self._presigned.get(key)
-        # `is`: the very evidence objects it was signed from (a new CRL makes new ones)
-        if hit is not None and all(a is b for a, b in zip(hit[0], evidence, strict=True)):
-            cached = hit[1]
-            if cached.next_update is not None and now < cached.next_update:
-                self._presigned.move_to_end(key)
-                if request.nonce_extension is None:  # the same bytes will come again
-                    self._remember(data, issuers, evidence, cached)
-                return cached
+            return await self._sign(request, decided, issuers, signer, nonce, now)
         flight = (key, tuple(id(e) for e in evidence))
         task = self._signing.get(flight)
         if task is not None:  # someone else is signing exactly this: share it
             return replace(await asyncio.shield(task), presigned=True)
         # A task, not this request's coroutine: a client that hangs up must not cancel the
         # signature that other requests are waiting for.
-        task = asyncio.ensure_future(self._sign(request, issuers, signer, None, now))
+        task = asyncio.ensure_future(self._sign(request, decided, issuers, signer, None, now))
         self._signing[flight] = task
         task.add_done_callback(lambda done: self._signed(flight, evidence, done))
-        return await asyncio.shield(task)
+        reply = await asyncio.shield(task)
+        if request.nonce_extension is None:  # the same bytes will come again
+            self._remember(data, targets, evidence, replace(reply, presigned=True))
+        return reply
+
+    async def _decide(
+        self, request: OcspRequest, issuers: list[Issuer], now: datetime
+    ) -> list[Decided]:
+        """Each CertID's answer; several may wait on upstream at once."""
+        asks = [
+            self._answers.decide(issuer, cert_id.serial, now, hash_algorithm=cert_id.hash_algorithm)
+            for cert_id, issuer in zip(request.cert_ids, issuers, strict=True)
+        ]
+        if len(asks) == 1:
+            return [await asks[0]]
+        return list(await asyncio.gather(*asks))
+
+    def _relay(
+        self, request: OcspRequest, decided: Decided, nonce: bytes | None, now: datetime
+    ) -> Reply | None:
+        """The partner's own response, when it answers exactly this request and says what
+        revocd would say (a CRL revocation the partner does not know about is signed by
+        revocd instead)."""
+        upstream, answer = decided.upstream, decided.answer
+        cert_id: CertId = request.cert_ids[0]
+        if (
+            upstream is None
+            or upstream.status is not answer.status
+            or not upstream.next_update_given
+            or not upstream.this_update <= now < upstream.next_update
+            or not relayable(upstream.der, cert_id, request.nonce if nonce is not None else None)
+        ):
+            return None
+        return Reply(
+            upstream.der,
+            ResponseStatus.SUCCESSFUL,
+            cacheable=not upstream.has_nonce,
+            this_update=upstream.this_update,
+            next_update=upstream.next_update,
+        )
 
     def _signed(
         self,
         flight: tuple[tuple[bytes, ...], tuple[int, ...]],
-        evidence: tuple[IssuerEvidence, ...],
+        evidence: Identity,
         task: asyncio.Future[Reply],
     ) -> None:
         del self._signing[flight]
         if task.cancelled() or task.exception() is not None:
             return
-        self._presigned[flight[0]] = (evidence, replace(task.result(), presigned=True))
+        self._keep(flight[0], evidence, replace(task.result(), presigned=True))
+
+    def _keep(self, key: tuple[bytes, ...], evidence: Identity, reply: Reply) -> None:
+        self._presigned[key] = (evidence, reply)
         if len(self._presigned) > self._max_presigned:
             self._presigned.popitem(last=False)
 
     async def _sign(
         self,
         request: OcspRequest,
+        decided: list[Decided],
         issuers: list[Issuer],
         signer: Signer,
         nonce: bytes | None,
         now: datetime,
     ) -> Reply:
         singles = [
-            self._single(cert_id.der, issuer, self._cache.answer(issuer, cert_id.serial, now), now)
-            for cert_id, issuer in zip(request.cert_ids, issuers, strict=True)
+            self._single(cert_id.der, issuer, d.answer, now)
+            for cert_id, issuer, d in zip(request.cert_ids, issuers, decided, strict=True)
         ]
         tbs = response_data(signer.key_hash, now, singles, nonce)
         if signer.slow:
@@ -214,6 +300,21 @@ class Responder:
             revoked_at=answer.revoked_at,
             reason=answer.reason,
         )
+
+
+def _same(current: Identity, signed_from: Identity) -> bool:
+    return len(current) == len(signed_from) and all(
+        a is b for a, b in zip(current, signed_from, strict=True)
+    )
+
+
+def _identity_of(issuers: list[Issuer], decided: list[Decided]) -> Identity:
+    out: list[object] = []
+    for issuer, d in zip(issuers, decided, strict=True):
+        out.append(d.evidence)
+        if issuer.ocsp_urls:
+            out.append(d.upstream)
+    return tuple(out)
 
 
 def _error(status: ResponseStatus) -> Reply:

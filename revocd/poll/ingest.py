@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
 from cryptography.hazmat.primitives import serialization
@@ -35,7 +34,6 @@ from revocd.revoked import Revocation, RevokedIndex
 from revocd.status.answer import IssuerEvidence, StickyRevocation
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
-from revocd.status.freshness import freshness
 from revocd.store.base import Store, Validators
 from revocd.verify.crl import CrlCheckContext
 from revocd.verify.history import check_history, sticky_additions
@@ -237,7 +235,3 @@ class Ingestor:
         self._board.update(
             source, failing=True, last_error=detail, last_error_at=now, last_reject_reason=reason
         )
-
-
-def freshness_of(meta: CrlMeta | None, now: datetime, partner: Partner) -> str:
-    return freshness(meta.next_update if meta else None, now, partner.policy.grace).value

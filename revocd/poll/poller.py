@@ -3,7 +3,8 @@
 Each source has its own task, so one slow or hostile partner never delays another: the
 slowest it can be is its own `timeout` and `max_crl_bytes`. After each attempt the task
 sleeps for the delay `backoff.py` computes. A separate watcher turns the passage of time
-into state changes (fresh -> stale -> expired happen at nextUpdate, with no poll).
+into state changes (fresh -> stale -> expiring -> expired happen with no poll): it sleeps
+until the next boundary that `Events.evaluate` reports, or `watch_every` at most.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -22,12 +23,14 @@ from revocd.events import Events
 from revocd.fetch.transport import Transport
 from revocd.model import Partner, Source, SourceKind
 from revocd.poll.backoff import BackoffPolicy, next_delay_after_failure, next_delay_after_success
-from revocd.poll.ingest import Ingestor, IssuerRuntime, Outcome, PollResult, freshness_of
+from revocd.poll.ingest import Ingestor, IssuerRuntime, Outcome, PollResult
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.store.base import Store
 
 Sleep = Callable[[float], Awaitable[None]]
+# Timers may fire a hair early; never spin on a boundary that is "due" right now.
+MIN_WATCH_SECONDS = 0.01
 log = structlog.get_logger("revocd.poll")
 
 
@@ -164,16 +167,22 @@ class Poller:
             await self._sleep(self.next_delay(source, result, failures).total_seconds())
 
     async def _watch(self) -> None:
+        """Wake at the next boundary any source reaches (nextUpdate, expiring, grace end,
+        failing_after), and at least every `watch_every` (the clock may jump)."""
         while True:
-            await self._sleep(self._watch_every.total_seconds())
-            self.watch_once()
+            due = self.watch_once()
+            delay = self._watch_every
+            if due is not None:
+                delay = min(delay, due - self._clock.now())
+            await self._sleep(max(delay.total_seconds(), MIN_WATCH_SECONDS))
 
-    def watch_once(self) -> None:
-        for source in self.crl_sources:
-            self._note_state(source)
+    def watch_once(self) -> datetime | None:
+        """Re-evaluate every source now; returns when the next state change is due."""
+        due = [d for s in self.crl_sources if (d := self._note_state(s)) is not None]
+        return min(due, default=None)
 
-    def _note_state(self, source: Source) -> None:
+    def _note_state(self, source: Source) -> datetime | None:
         runtime = self.runtimes[source.issuer]
-        state = self._board.get(source)
-        fresh = freshness_of(state.meta, self._clock.now(), runtime.partner)
-        self._events.source_state(source, "failing" if state.failing else fresh)
+        return self._events.evaluate(
+            source, self._board.get(source).meta, runtime.partner.policy.grace
+        )

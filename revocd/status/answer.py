@@ -34,6 +34,8 @@ class UnknownReason(StrEnum):
     SOURCE_EXPIRED = "source_expired"
     NO_EVIDENCE = "no_evidence"
     UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    UPSTREAM_UNKNOWN = "upstream_unknown"  # the partner's own responder said unknown
+    UPSTREAM_REJECTED = "upstream_rejected"  # its response failed verification
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,14 @@ What is kept:
   the sticky revocations, serials seen revoked in an accepted CRL that a newer one
   dropped. They never turn good again.
 
+* per (issuer, serial): the last accepted upstream OCSP answer (with its DER), so an
+  upstream `revoked` survives a restart while the partner's responder is down.
+
 `accept_crl` writes the CRL and the new sticky entries in one transaction, and
 returns only once they are durable: evidence is persisted before it is served.
+`save_upstream` is the same for an upstream OCSP answer; it never replaces a revoked
+answer with a good or unknown one (except a released certificateHold), nor a newer
+answer with an older one, whatever the caller does.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Protocol
 from revocd.evidence import CrlEvidence, CrlMeta
 from revocd.revoked import RevokedIndex
 from revocd.status.answer import StickyRevocation
+from revocd.upstream.verify import UpstreamAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,14 @@ class SourceRecord:
     last_success: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpstream:
+    """An accepted upstream OCSP answer and the URL that gave it."""
+
+    url: str
+    answer: UpstreamAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,4 +111,16 @@ class Store(Protocol):
 
     async def record_failure(self, source_id: str, at: datetime, error: str) -> None:
         """A fetch failed or its CRL was rejected; the accepted evidence is untouched."""
+        ...
+
+    async def save_upstream(
+        self, issuer_id: str, url: str, answer: UpstreamAnswer, at: datetime
+    ) -> None:
+        """Persist an accepted upstream answer for (issuer, its serial), durably, replacing
+        the previous one unless that one was revoked (and not a hold released by a good)
+        or is newer."""
+        ...
+
+    async def load_upstream(self, issuer_id: str) -> list[StoredUpstream]:
+        """Every upstream answer persisted for the issuer."""
         ...

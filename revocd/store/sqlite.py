@@ -13,6 +13,11 @@ one page; `crl_body` holds the big things as BLOBs (compact index, then raw DER)
 1,000,000-entry CRL is persisted with one row write and loaded with one read; `sticky`
 holds one row per sticky revocation.
 
+`upstream_answer` (schema 3) holds one row per (issuer, serial) answered by a partner's
+OCSP responder, DER included; the upsert itself refuses to turn a revoked row good (except
+a certificateHold released by a good) or to go back in time, so the guarantee does not
+rest on the caller alone.
+
 Times are integers: microseconds since the epoch, UTC (sticky `revoked_at` is whole
 seconds, like every CRL time). Any SQLite failure surfaces as `StoreError` naming the
 file: the daemon cannot promise persistence, so it stops.
@@ -31,9 +36,10 @@ from typing import Any, TypeVar
 from revocd.errors import StoreError
 from revocd.evidence import CrlEvidence, CrlMeta
 from revocd.revoked import Revocation, RevokedIndex, epoch_seconds, from_epoch
-from revocd.status.answer import StickyRevocation
-from revocd.store.base import SourceRecord, StoredIssuer, Validators
+from revocd.status.answer import CertStatus, StickyRevocation
+from revocd.store.base import SourceRecord, StoredIssuer, StoredUpstream, Validators
 from revocd.store.migrate import Migration, load_migrations, plan
+from revocd.upstream.verify import UpstreamAnswer
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -187,6 +193,28 @@ class SqliteStore:
         await self._status(
             source_id, {"last_error": error[:_MAX_ERROR_CHARS], "last_error_at": to_micros(at)}
         )
+
+    async def save_upstream(
+        self, issuer_id: str, url: str, answer: UpstreamAnswer, at: datetime
+    ) -> None:
+        row = _upstream_row(issuer_id, url, answer, at)
+
+        def write(db: sqlite3.Connection) -> None:
+            with _Transaction(db, "BEGIN IMMEDIATE"):
+                db.execute(_UPSERT_UPSTREAM, row)
+
+        await self._run(f"saving an upstream OCSP answer of issuer {issuer_id}", write)
+
+    async def load_upstream(self, issuer_id: str) -> list[StoredUpstream]:
+        def load(db: sqlite3.Connection) -> list[StoredUpstream]:
+            rows = db.execute(
+                f"SELECT {_UPSTREAM_COLUMNS} FROM upstream_answer "  # noqa: S608
+                "WHERE issuer_id = ? ORDER BY serial",
+                (issuer_id,),
+            ).fetchall()
+            return [_stored_upstream(row) for row in rows]
+
+        return await self._run(f"loading upstream OCSP answers of issuer {issuer_id}", load)
 
     async def _status(self, source_id: str, values: dict[str, Any]) -> None:
         row = {"source_id": source_id, **values}
@@ -421,3 +449,65 @@ def _sticky_row(
 
 def _number(text: str | None) -> int | None:
     return None if text is None else int(text)
+
+
+_UPSTREAM_COLUMNS = (
+    "issuer_id, serial, source_url, status, this_update, next_update, produced_at, "
+    "revoked_at, reason, next_update_given, delegated, has_nonce, hash_algorithm, der, "
+    "accepted_at"
+)
+_HOLD = 6  # certificateHold: the one revocation a later good may release
+# Replace the row only with an answer at least as new, and never a revoked row with a
+# non-revoked one unless it was a hold and the new answer is good.
+_UPSERT_UPSTREAM = (
+    f"INSERT INTO upstream_answer ({_UPSTREAM_COLUMNS}) VALUES ("  # noqa: S608
+    + ", ".join(":" + c.strip() for c in _UPSTREAM_COLUMNS.split(","))
+    + ") ON CONFLICT (issuer_id, serial) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _UPSTREAM_COLUMNS.split(",")[2:])
+    + " WHERE excluded.produced_at >= upstream_answer.produced_at AND ("
+    "upstream_answer.status != 'revoked' OR excluded.status = 'revoked' OR "
+    f"(upstream_answer.reason = {_HOLD} AND excluded.status = 'good'))"
+)
+
+
+def _upstream_row(issuer_id: str, url: str, answer: UpstreamAnswer, at: datetime) -> dict[str, Any]:
+    return {
+        "issuer_id": issuer_id,
+        "serial": answer.serial,
+        "source_url": url,
+        "status": answer.status.value,
+        "this_update": to_micros(answer.this_update),
+        "next_update": to_micros(answer.next_update),
+        "produced_at": to_micros(answer.produced_at),
+        "revoked_at": to_micros(answer.revoked_at),
+        "reason": answer.reason,
+        "next_update_given": int(answer.next_update_given),
+        "delegated": int(answer.delegated),
+        "has_nonce": int(answer.has_nonce),
+        "hash_algorithm": answer.hash_algorithm,
+        "der": answer.der,
+        "accepted_at": to_micros(at),
+    }
+
+
+def _stored_upstream(row: sqlite3.Row) -> StoredUpstream:
+    def when(column: str) -> datetime:
+        value = from_micros(row[column])
+        assert value is not None
+        return value
+
+    answer = UpstreamAnswer(
+        status=CertStatus(row["status"]),
+        serial=bytes(row["serial"]),
+        this_update=when("this_update"),
+        next_update=when("next_update"),
+        produced_at=when("produced_at"),
+        revoked_at=from_micros(row["revoked_at"]),
+        reason=row["reason"],
+        next_update_given=bool(row["next_update_given"]),
+        delegated=bool(row["delegated"]),
+        has_nonce=bool(row["has_nonce"]),
+        der=bytes(row["der"]),
+        hash_algorithm=row["hash_algorithm"],
+    )
+    return StoredUpstream(row["source_url"], answer)

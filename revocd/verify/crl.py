@@ -270,6 +270,33 @@ def check_algorithm_fits_key(oid: ObjectIdentifier, key: object) -> None:
             )
 
 
+def verify_with_key(
+    key: object,
+    signature: bytes,
+    data: bytes,
+    hashed: hashes.HashAlgorithm | Prehashed | None,
+    rsa_padding: padding.AsymmetricPadding,
+) -> bool:
+    """Verify `signature` over `data` with whatever kind of public key `key` is. False for
+    a key type revocd does not verify with; raises InvalidSignature when it does not
+    verify, and UnsupportedAlgorithm, TypeError, ValueError or AssertionError when the
+    algorithm does not fit the key (callers word these for their evidence)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        assert hashed is not None
+        key.verify(signature, data, rsa_padding, hashed)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        assert hashed is not None
+        key.verify(signature, data, ec.ECDSA(hashed))
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        key.verify(signature, data)
+    elif isinstance(key, dsa.DSAPublicKey):
+        assert hashed is not None
+        key.verify(signature, data, hashed)
+    else:
+        return False
+    return True
+
+
 def check_signature(
     der: bytes,
     parts: CrlParts,
@@ -292,20 +319,9 @@ def check_signature(
             tbs, hashed = tbs_sha256, Prehashed(algorithm)
         else:
             tbs = der[parts.tbs.start : parts.tbs.end]
-        if isinstance(key, rsa.RSAPublicKey):
-            params = header.signature_algorithm_parameters
-            pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
-            assert hashed is not None
-            key.verify(signature, tbs, pad, hashed)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            assert hashed is not None
-            key.verify(signature, tbs, ec.ECDSA(hashed))
-        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-            key.verify(signature, tbs)
-        elif isinstance(key, dsa.DSAPublicKey):
-            assert hashed is not None
-            key.verify(signature, tbs, hashed)
-        else:
+        params = header.signature_algorithm_parameters
+        pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
+        if not verify_with_key(key, signature, tbs, hashed, pad):
             raise Rejected(
                 RejectReason.BAD_SIGNATURE, f"unsupported issuer key {type(key).__name__}"
             )

@@ -6,6 +6,10 @@ that cannot be answered (unknown issuer, bad hex, a PEM that does not parse) get
 `{"error", "message"}` in its slot, its message starting with the item's place
 (`queries[3]: ...`), and the others are answered. Only a body that is not a batch at all
 (not JSON, wrong shape, over 1,000 items, over 2 MiB) fails the whole request.
+
+Answers combine CRL evidence with the partner's own OCSP responder (upstream/answers.py):
+a batch first resolves every item, then answers them together, so the items that wait
+for upstream wait at once (bounded per source by `ocsp_concurrency`), not one by one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +26,10 @@ from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
 from revocd.errors import BadRequest, RequestError, UnsupportedMediaType
+from revocd.model import Issuer
 from revocd.serials import content_from_int, parse_serial_hex
 from revocd.status.cache import StatusCache
+from revocd.upstream.answers import Answers
 from revocd.web import keys
 from revocd.web.bodies import read_body
 from revocd.web.jsonview import answer_json, error_json, partners_json
@@ -48,10 +55,16 @@ def _serial(text: str) -> bytes:
         raise BadRequest("bad_serial", str(error)) from None
 
 
-def _answer(cache: StatusCache, issuer_ref: str, serial_text: str, now: datetime) -> dict[str, Any]:
-    issuer = cache.find_issuer(issuer_ref)
-    answer = cache.answer(issuer, _serial(serial_text), now)
-    return answer_json(answer, issuer.partner, now)
+async def _answer(answers: Answers, issuer: Issuer, serial: bytes, now: datetime) -> dict[str, Any]:
+    return answer_json(await answers.answer(issuer, serial, now), issuer.partner, now)
+
+
+def _settled(
+    answers: Answers, issuer: Issuer, serial: bytes, now: datetime
+) -> dict[str, Any] | None:
+    """The answer at once when no upstream round trip is needed (the common case)."""
+    decided = answers.settled(issuer, serial, now)
+    return None if decided is None else answer_json(decided.answer, issuer.partner, now)
 
 
 def _count(request: web.Request, status: str) -> None:
@@ -63,12 +76,13 @@ async def status_one(request: web.Request) -> web.Response:
         return web.json_response(NOT_READY, status=503, headers={"Retry-After": "1"})
     match = request.match_info
     try:
-        body = _answer(
-            request.app[keys.CACHE], match["issuer"], match["serial"], request.app[keys.CLOCK].now()
-        )
+        issuer = request.app[keys.CACHE].find_issuer(match["issuer"])
+        serial = _serial(match["serial"])
     except RequestError:
         _count(request, "error")  # counted as a batch item's error is; the middleware answers
         raise
+    answers, now = request.app[keys.ANSWERS], request.app[keys.CLOCK].now()
+    body = _settled(answers, issuer, serial, now) or await _answer(answers, issuer, serial, now)
     _count(request, body["status"])
     return web.json_response(body)
 
@@ -108,14 +122,14 @@ def _items(body: Any) -> tuple[str, list[Any]]:
     return kind, items
 
 
-def _query_item(cache: StatusCache, item: Any, now: datetime) -> dict[str, Any]:
+def _query_item(cache: StatusCache, item: Any) -> tuple[Issuer, bytes]:
     if (
         not isinstance(item, dict)
         or not isinstance(item.get("issuer"), str)
         or not isinstance(item.get("serial"), str)
     ):
         raise BadRequest("bad_query", 'each query is {"issuer": "...", "serial": "hex"}')
-    return _answer(cache, item["issuer"], item["serial"], now)
+    return cache.find_issuer(item["issuer"]), _serial(item["serial"])
 
 
 def load_certificate(item: Any) -> tuple[x509.Certificate, bytes]:
@@ -143,10 +157,9 @@ def load_certificate(item: Any) -> tuple[x509.Certificate, bytes]:
     return cert, serial
 
 
-def _certificate_item(cache: StatusCache, item: Any, now: datetime) -> dict[str, Any]:
+def _certificate_item(cache: StatusCache, item: Any) -> tuple[Issuer, bytes]:
     cert, serial = load_certificate(item)
-    issuer = cache.issuer_of(cert)
-    return answer_json(cache.answer(issuer, serial, now), issuer.partner, now)
+    return cache.issuer_of(cert), serial
 
 
 async def status_batch(request: web.Request) -> web.Response:
@@ -156,23 +169,39 @@ async def status_batch(request: web.Request) -> web.Response:
         return web.json_response(NOT_READY, status=503, headers={"Retry-After": "1"})
     # One instant for the whole batch: its answers agree with each other and share checked_at.
     now = request.app[keys.CLOCK].now()
-    answer_item = _query_item if kind == "queries" else _certificate_item
-    results = []
+    resolve = _query_item if kind == "queries" else _certificate_item
+    answers = request.app[keys.ANSWERS]
+    results: list[dict[str, Any] | None] = []
+    pending: dict[int, Awaitable[dict[str, Any]]] = {}
     for position, item in enumerate(items):
         if position and position % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let OCSP and other requests through
         try:
-            result = answer_item(cache, item, now)
+            issuer, serial = resolve(cache, item)
         except RequestError as error:
-            result = error_json(error.code, f"{kind}[{position}]: {error.message}")
+            results.append(error_json(error.code, f"{kind}[{position}]: {error.message}"))
+            continue
+        settled = _settled(answers, issuer, serial, now)
+        if settled is None:
+            pending[position] = _answer(answers, issuer, serial, now)
+        results.append(settled)
+    if pending:  # the items that wait for upstream wait together
+        answered = await asyncio.gather(*pending.values())
+        for position, body in zip(pending, answered, strict=True):
+            results[position] = body
+    for result in results:
+        assert result is not None
         _count(request, result.get("status", "error"))
-        results.append(result)
     return web.json_response({"results": results})
 
 
 async def partners(request: web.Request) -> web.Response:
     app = request.app
     body = partners_json(
-        app[keys.PARTNERS], app[keys.CACHE], app[keys.BOARD], app[keys.CLOCK].now()
+        app[keys.PARTNERS],
+        app[keys.CACHE],
+        app[keys.BOARD],
+        app[keys.CLOCK].now(),
+        app[keys.ANSWERS].health,
     )
     return web.json_response(body)

@@ -13,6 +13,7 @@ from revocd.model import Partner
 from revocd.ocsp.responder import Responder
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
+from revocd.upstream.answers import Answers
 from revocd.web import api_routes, keys, ocsp_routes, ops_routes
 from revocd.web.errors import json_errors
 
@@ -30,13 +31,16 @@ def make_app(
     client_max_size: int = CLIENT_MAX_SIZE,
     responder: Responder | None = None,
     exposition: Callable[[], Awaitable[bytes]] | None = None,
+    answers: Answers | None = None,
 ) -> web.Application:
+    """`answers`: CRL evidence combined with upstream OCSP (default: CRL evidence alone)."""
     app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
     app[keys.CACHE] = cache
     app[keys.BOARD] = board
     app[keys.CLOCK] = clock
     app[keys.PARTNERS] = partners
     app[keys.METRICS] = metrics
+    app[keys.ANSWERS] = answers or Answers(cache, {})
 
     async def own_metrics() -> bytes:
         return generate_latest(metrics.registry)

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from revocd.evidence import CrlMeta, RevocationReason
-from revocd.model import Partner, Source
+from revocd.model import Partner, Source, SourceKind
 from revocd.serials import serial_hex
 from revocd.status.answer import Answer
 from revocd.status.board import SourceBoard, SourceState
 from revocd.status.cache import StatusCache
 from revocd.status.freshness import freshness
+from revocd.upstream.health import HealthBoard, SourceHealth
 
 
 def iso(when: datetime | None) -> str | None:
@@ -81,8 +82,32 @@ def source_json(state: SourceState, partner: Partner, now: datetime) -> dict[str
     }
 
 
+def ocsp_source_json(
+    state: SourceState, partner: Partner, now: datetime, health: SourceHealth | None
+) -> dict[str, Any]:
+    """An upstream OCSP source: the CRL source's fields (no CRL: freshness none), with its
+    health (`ok`, `failing`, `unknown`: not asked yet) from real queries and probes."""
+    out = source_json(state, partner, now)
+    if health is None:  # upstream not running (yet): say nothing we do not know
+        return {**out, "health": "unknown", "reason": None}
+    return {
+        **out,
+        "failing": health.state.value == "failing",
+        "last_success": iso(health.last_success),
+        "last_error": health.last_error,
+        "last_error_at": iso(health.last_error_at),
+        "health": health.state.value,
+        "reason": health.last_reason,
+        "consecutive_failures": health.consecutive_failures,
+    }
+
+
 def partners_json(
-    partners: tuple[Partner, ...], cache: StatusCache, board: SourceBoard, now: datetime
+    partners: tuple[Partner, ...],
+    cache: StatusCache,
+    board: SourceBoard,
+    now: datetime,
+    health: HealthBoard | None = None,
 ) -> dict[str, Any]:
     out = []
     for partner in partners:
@@ -99,7 +124,14 @@ def partners_json(
                     "freshness": evidence.freshness(now).value,
                     **_meta_fields(evidence.crl),
                     "sticky_count": len(evidence.sticky),
-                    "sources": [source_json(board.get(s), partner, now) for s in sources],
+                    "sources": [
+                        ocsp_source_json(
+                            board.get(s), partner, now, health.get(s) if health else None
+                        )
+                        if s.kind is SourceKind.OCSP
+                        else source_json(board.get(s), partner, now)
+                        for s in sources
+                    ],
                 }
             )
         out.append(

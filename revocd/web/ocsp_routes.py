@@ -37,6 +37,14 @@ STATUS_LABELS = {  # RFC 6960's names, as clients and openssl print them
     ResponseStatus.SIG_REQUIRED: "sigRequired",
     ResponseStatus.UNAUTHORIZED: "unauthorized",
 }
+_BASE64_ESCAPES = (
+    ("%2F", "/"),
+    ("%2f", "/"),
+    ("%2B", "+"),
+    ("%2b", "+"),
+    ("%3D", "="),
+    ("%3d", "="),
+)
 RESPONDER: web.AppKey[Responder] = web.AppKey("responder", Responder)
 
 
@@ -81,7 +89,14 @@ async def post(request: web.Request) -> web.Response:
 def decode_get(raw_path: str) -> bytes | None:
     """The base64 request from a GET path, tolerant of %2F/%2B, '+' as space, missing
     padding, URL-safe alphabet and the double slash some clients produce."""
-    text = unquote(raw_path) if "%" in raw_path else raw_path
+    text = raw_path
+    if "%" in text:
+        # the escapes base64 needs, by plain replace (unquote costs 3x as much); any other
+        # escape, by unquote: the result is the same as unquote's alone
+        for escaped, plain in _BASE64_ESCAPES:
+            text = text.replace(escaped, plain)
+        if "%" in text:
+            text = unquote(text)
     text = text.lstrip("/").replace(" ", "+").strip()
     if not text or len(text) > MAX_REQUEST_BYTES * 2:
         return None

@@ -12,18 +12,11 @@ from revocd.metrics import Metrics
 from revocd.model import Partner
 from revocd.revoked import epoch_seconds
 from revocd.status.board import SourceBoard
+from revocd.status.cache import StatusCache
 from revocd.status.freshness import Freshness, freshness
 from revocd.web import keys
 from revocd.web.jsonview import error_json, partners_json
-from revocd.web.page import render_page
-
-# The page needs nothing but its own inline style: no scripts, frames, images or fetches.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+from revocd.web.page import PAGE_HEADERS, refresh_interval, render_page
 
 
 def add_routes(app: web.Application) -> None:
@@ -49,10 +42,21 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def refresh_source_gauges(
-    registry: Metrics, board: SourceBoard, partners: tuple[Partner, ...], now: datetime
+    registry: Metrics,
+    board: SourceBoard,
+    partners: tuple[Partner, ...],
+    now: datetime,
+    cache: StatusCache | None = None,
 ) -> None:
     """Freshness follows the clock, not events: compute it at scrape time."""
     grace = {p.name: p.policy.grace for p in partners}
+    if cache is not None:
+        for partner in partners:
+            for issuer in partner.issuers:
+                evidence = cache.evidence(issuer.name)
+                registry.issuer_revoked.labels(partner.name, issuer.name).set(
+                    len(evidence.index) + len(evidence.sticky)
+                )
     for state in board.snapshot().values():
         source = state.source
         labels = {"partner": source.partner, "issuer": source.issuer, "source": source.url}
@@ -67,6 +71,9 @@ def refresh_source_gauges(
             registry.source_last_success.labels(**labels).set(epoch_seconds(state.last_success))
         if meta is not None:
             registry.crl_next_update.labels(**labels).set(epoch_seconds(meta.next_update))
+            registry.crl_grace_end.labels(**labels).set(
+                epoch_seconds(meta.next_update + grace[source.partner])
+            )
             registry.crl_entries.labels(**labels).set(meta.entry_count)
             if meta.crl_number is not None:
                 registry.crl_number.labels(**labels).set(meta.crl_number)
@@ -75,7 +82,11 @@ def refresh_source_gauges(
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     refresh_source_gauges(
-        app[keys.METRICS], app[keys.BOARD], app[keys.PARTNERS], app[keys.CLOCK].now()
+        app[keys.METRICS],
+        app[keys.BOARD],
+        app[keys.PARTNERS],
+        app[keys.CLOCK].now(),
+        app[keys.CACHE],
     )
     try:
         body = await app[keys.EXPOSITION]()
@@ -101,7 +112,10 @@ async def openapi(_: web.Request) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     app = request.app
+    now = app[keys.CLOCK].now()
     data = partners_json(
-        app[keys.PARTNERS], app[keys.CACHE], app[keys.BOARD], app[keys.CLOCK].now()
+        app[keys.PARTNERS], app[keys.CACHE], app[keys.BOARD], now, app[keys.ANSWERS].health
     )
-    return web.Response(text=render_page(data), content_type="text/html", headers=PAGE_HEADERS)
+    text = render_page(data, now, refresh_interval(request.query.get("refresh")))
+    # the CSP allows exactly the page's own inline style and script (by hash): see page.py
+    return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)

@@ -94,7 +94,7 @@ async def make_rig(tmp_path, clock):
             cache=cache,
             board=board,
             transport=Transport(session),
-            events=Events(metrics),
+            events=Events(metrics, clock=clock),
             clock=clock,
             executor=None,
             rng=random.Random(1),

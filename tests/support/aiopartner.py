@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.localserver import serve_local
+
 
 @dataclass
 class Route:
@@ -27,11 +29,7 @@ class AioPartner:
     async def start(self) -> AioPartner:
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.base = await serve_local(app)
         return self
 
     def url(self, path: str) -> str:

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.pki import T0
-from tests.web.conftest import ACME_MIRROR, ACME_URL, CRL_NUMBER, GLOBEX_URL, World
+from tests.web.conftest import ACME_MIRROR, ACME_URL, CRL_NUMBER, GLOBEX_URL, GRACE, World
 from tests.web.openapi import call, document, validate
 
 Client = TestClient[Any, Any]
@@ -36,6 +36,9 @@ DECLARED = {
     "revocd_crl_next_update_timestamp_seconds": "gauge",
     "revocd_crl_number": "gauge",
     "revocd_crl_entries": "gauge",
+    "revocd_crl_grace_end_timestamp_seconds": "gauge",
+    "revocd_crl_fetch_duration_seconds": "histogram",
+    "revocd_issuer_revoked_entries": "gauge",
 }
 
 
@@ -80,6 +83,12 @@ async def test_metrics_parse_and_follow_the_clock(client: Client, world: World) 
     assert got[("revocd_crl_next_update_timestamp_seconds", labels(ACME_URL))] == (
         (T0 + timedelta(days=1)).timestamp()
     )
+    assert got[("revocd_crl_grace_end_timestamp_seconds", labels(ACME_URL))] == (
+        (T0 + timedelta(days=1) + GRACE).timestamp()
+    )
+    # 4 entries in the CRL in force and one revocation kept from an earlier CRL
+    revoked = ("revocd_issuer_revoked_entries", frozenset({"partner": "acme"}.items()))
+    assert got[(revoked[0], revoked[1] | {("issuer", "acme-issuing")})] == 5
     world.clock.set(T0 + timedelta(days=1, minutes=10))
     got = samples(await (await client.get("/metrics")).text())
     assert got[(freshness, labels(ACME_URL, state="stale"))] == 1

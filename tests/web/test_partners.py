@@ -177,8 +177,6 @@ async def test_page_lists_every_partner_issuer_and_source(client: Client, world:
         assert text in page
     assert 'connection refused<br><span class="when">at 2026-01-01T00:00:00Z' in page
     assert "failing" in page
-    assert "<script" not in page
-    assert "script-src" not in response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
@@ -190,7 +188,7 @@ async def test_page_escapes_hostile_names(aiohttp_client: ClientFactory) -> None
     )
     client: Client = await aiohttp_client(world.app)
     page = await (await client.get("/")).text()
-    assert "<script" not in page
+    assert page.count("<script") == 1  # the page's own, allowed by hash (tests/web/test_page.py)
     assert "<b>" not in page
     assert "<img" not in page
     assert "&lt;script&gt;alert(&quot;acme&quot;)&lt;/script&gt;" in page
