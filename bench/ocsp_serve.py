@@ -58,11 +58,20 @@ REASON_KEY_COMPROMISE = encode_tlv(
 )
 ECDSA_SHA256 = encode_tlv(0x30, bytes.fromhex("06082a8648ce3d040302"))
 
+# Each wrk thread walks the request paths in order from its own random starting point
+# (seeded per thread and per run: unseeded, math.random gives every thread and every run
+# the same start, and the warm-up would cover the same part of the list each time).
 WRK_SCRIPT = """
 local paths = {}
 local i = 0
+local threads = 0
+setup = function(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
 init = function(args)
   for line in io.lines(args[2]) do paths[#paths + 1] = args[1] .. line end
+  math.randomseed(os.time() * 64 + id)
   i = math.random(#paths)
 end
 request = function()
@@ -395,14 +404,16 @@ def warm_up(
 ) -> None:
     """Every process signs each serial once and reuses it after: load until no process
     signs anything new, so the runs that follow measure serving, not signing."""
+    # Connections land on processes at random, so each process sees a random half of each
+    # pass over the serials: covering them all takes a dozen passes or more.
     before = presign_misses(daemon)
-    for _ in range(10):
+    for _ in range(40):
         run_wrk(base, paths_file, script, 3, connections, False)
         after = presign_misses(daemon)
         if after == before:
             return
         before = after
-    raise SystemExit("revocd still signs new responses after 30 s of warm-up")
+    raise SystemExit("revocd still signs new responses after 120 s of warm-up")
 
 
 def report(label: str, load: Load) -> None:

@@ -1,4 +1,4 @@
-"""`revocd` command line: run | demo | check-config | fetch | status | query.
+"""`revocd` command line: run | demo | check-config | fetch | status | query | reload.
 
 Every error that reaches here is a `RevocdError` with a message that names the thing
 and the way out; it is printed on stderr (no traceback) and mapped to an exit code by
@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour the states: auto = on a terminal unless NO_COLOR is set",
     )
 
+    reload = sub.add_parser(
+        "reload",
+        help="make a running daemon re-read its configuration (sends it SIGHUP)",
+        description="Send SIGHUP to a running `revocd run`: it re-reads its --config file and "
+        "applies it if valid (config_reloaded in its log), else keeps the running "
+        "configuration (config_reload_failed). Under systemd: systemctl reload revocd.",
+    )
+    target = reload.add_mutually_exclusive_group(required=True)
+    target.add_argument("--pid", type=int, help="the daemon's process id")
+    target.add_argument("--pidfile", type=Path, help="a file holding the daemon's process id")
+
     query = sub.add_parser("query", help="ask a daemon about one certificate")
     query.add_argument("--url", default=None, help=f"daemon URL (default {DEFAULT_URL})")
     what = query.add_mutually_exclusive_group(required=True)
@@ -112,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(commands.fetch(args.config, args.partner, as_json=args.json))
     if args.command == "status":
         return asyncio.run(commands.status(url, as_json=args.json, colour=args.color))
+    if args.command == "reload":
+        return commands.reload(args.pid, args.pidfile)
     if args.command == "query":
         if args.issuer and not args.serial:
             print("revocd query: --issuer needs --serial (hex)", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,70 @@ def run(config_path: Path, log_format: str | None, log_level: str | None) -> int
     install_uvloop()
     asyncio.run(serve(config, log_format=log_format, log_level=log_level))
     return 0
+
+
+def reload(pid: int | None, pidfile: Path | None) -> int:
+    """Send SIGHUP to a running `revocd run` (after checking that it is one)."""
+    if pid is None:
+        assert pidfile is not None
+        pid = _read_pidfile(pidfile)
+    if pid <= 0:
+        raise RevocdError(f"--pid {pid}: a process id is a positive number")
+    command = _command_line(pid)
+    if command is not None and not _is_revocd_daemon(command):
+        raise RevocdError(
+            f"process {pid} is not a revocd daemon (its command line is "
+            f"{' '.join(command)!r}); pass the pid of `revocd run`"
+        )
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise RevocdError(
+            f"no process with pid {pid}: is revocd running? (under systemd: "
+            "systemctl reload revocd)"
+        ) from None
+    except PermissionError:
+        raise RevocdError(
+            f"not allowed to signal process {pid}: run this as the user revocd runs as, or as root"
+        ) from None
+    print(
+        f"sent SIGHUP to revocd (pid {pid}); its log says config_reloaded, or "
+        "config_reload_failed with the problem (the running configuration then stays)"
+    )
+    return 0
+
+
+def _read_pidfile(path: Path) -> int:
+    try:
+        text = path.read_text().strip()
+    except OSError as error:
+        raise RevocdError(f"{path}: cannot read the pid file: {error.strerror}") from None
+    if not text.isdigit():
+        raise RevocdError(f"{path}: holds {text[:40]!r}, not a process id")
+    return int(text)
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """The process's argv (Linux /proc); None where it cannot be read (not Linux)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        raise RevocdError(
+            f"no process with pid {pid}: is revocd running? (under systemd: "
+            "systemctl reload revocd)"
+        ) from None
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _is_revocd_daemon(argv: list[str]) -> bool:
+    """`revocd run ...`, `python -m revocd run ...`, or a path ending in revocd."""
+    for i, part in enumerate(argv):
+        name = Path(part).name
+        if name == "revocd" or (part == "-m" and i + 1 < len(argv) and argv[i + 1] == "revocd"):
+            return "run" in argv[i + 1 :]
+    return False
 
 
 def check_config(config_path: Path) -> int:

@@ -13,9 +13,12 @@ Upstream OCSP (revocd/upstream/): the lifetime also builds the OCSP client (on t
 client session), `Upstream`, its `HealthBoard` and the `UpstreamCache`, restores the
 persisted upstream answers before the store counts as loaded, persists every new one
 before it is served, forwards their events to `Events`, and runs the cache's refresh and
-probe loop for the issuers with `ocsp` URLs. Upstream answers live in the primary only, so
-a configuration with such issuers is served by one process (`workers_reduced` warning):
-replica processes would answer those issuers from CRL evidence alone.
+probe loop for the issuers with `ocsp` URLs. With replica processes, it streams the upstream
+answers to them and looks up what they ask for (`Replicas.serve_upstream`).
+
+Reload: the lifetime also builds the `Reloader` (revocd/reload.py), which owns the
+configuration in force from then on; `serve` runs it on SIGHUP. What depends on the
+configuration reads it from there (the upstream targets) or is updated by it in place.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from revocd.model import Issuer, Policy, SigningMode
 from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
+from revocd.reload import Reloader, Wiring
 from revocd.replicas import Replicas
 from revocd.sdnotify import Notifier
 from revocd.status.board import SourceBoard
@@ -66,6 +70,7 @@ log = structlog.get_logger("revocd.daemon")
 
 POLLER: web.AppKey[Poller] = web.AppKey("poller", Poller)
 REPLICAS: web.AppKey[Replicas] = web.AppKey("replicas", Replicas)
+RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
 ExecutorFactory = Callable[[], Executor]
 
 
@@ -147,14 +152,22 @@ def issuer_policies(config: Config) -> dict[str, Policy]:
     return {i.name: p.policy for p in config.partners for i in p.issuers}
 
 
+def responder_policy(config: Config) -> ResponderPolicy:
+    if config.responder is None:
+        return ResponderPolicy()
+    return ResponderPolicy(config.responder.max_age, config.responder.nonce)
+
+
 def build_responder(
-    config: Config, cache: StatusCache, answers: Answers | None = None
+    config: Config,
+    cache: StatusCache,
+    answers: Answers | None = None,
+    signers: dict[str, Signer] | None = None,
 ) -> Responder:
-    policy = ResponderPolicy()
-    if config.responder is not None:
-        policy = ResponderPolicy(config.responder.max_age, config.responder.nonce)
     grace = {i.name: p.policy.grace for p in config.partners for i in p.issuers}
-    return Responder(cache, build_signers(config), grace, policy, answers=answers)
+    if signers is None:
+        signers = build_signers(config)
+    return Responder(cache, signers, grace, responder_policy(config), answers=answers)
 
 
 def upstream_targets(config: Config) -> list[tuple[Issuer, Policy]]:
@@ -206,22 +219,13 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
     extra = overrides or Overrides()
     clock = extra.clock or SystemClock()
     cache = StatusCache(config.partners)
-    answers = Answers(cache, issuer_policies(config))
+    policies = issuer_policies(config)  # a reload updates it in place
+    answers = Answers(cache, policies)
+    signers = build_signers(config)
     board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)
     metrics = Metrics()
     replicas = None
     workers = config.server.workers
-    if workers > 1 and upstream_targets(config):
-        # Replicas hold copies of the CRL evidence only: they would answer an OCSP-only
-        # issuer unknown. Correct answers from one process beat fast wrong ones.
-        log.warning(
-            "workers_reduced",
-            workers=workers,
-            serving=1,
-            detail="issuers with ocsp URLs are answered from upstream OCSP answers, which "
-            "live in the main process only; serving from one process",
-        )
-        workers = 1
     if workers > 1:
         replicas = Replicas(
             workers - 1,
@@ -229,7 +233,9 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
             cache,
             board,
             metrics,
-            lambda: refresh_source_gauges(metrics, board, config.partners, clock.now(), cache),
+            lambda: refresh_source_gauges(
+                metrics, board, app[keys.PARTNERS].current, clock.now(), cache
+            ),
         )
     app = make_app(
         cache=cache,
@@ -237,12 +243,13 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
         clock=clock,
         partners=config.partners,
         metrics=metrics,
-        responder=build_responder(config, cache, answers),
+        responder=(responder := build_responder(config, cache, answers, signers)),
         exposition=replicas.scrape if replicas is not None else None,
         answers=answers,
     )
     if replicas is not None:
         app[REPLICAS] = replicas
+    metrics.config_last_reload_success.set(clock.now().timestamp())
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.store)
@@ -273,19 +280,38 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
         )
         app[POLLER] = poller
         upstream = build_upstream(config, answers, session, store, events, clock)
+        reloader = app[RELOADER] = Reloader(
+            config,
+            wiring=Wiring(build_signers, responder_policy, upstream_targets),
+            poller=poller,
+            responder=responder,
+            signers=signers,
+            policies=policies,
+            partners=app[keys.PARTNERS],
+            upstream=upstream,
+            store=store,
+            events=events,
+            metrics=metrics,
+            clock=clock,
+            replicas=replicas,
+        )
+        if replicas is not None:  # before the restore, so they get restored answers too
+            replicas.serve_upstream(upstream, lambda: upstream_targets(reloader.config))
         background: list[asyncio.Task[None]] = []
 
         async def load_then_poll() -> None:
-            restored = await restore_upstream(config, store, upstream)
-            answers.upstream = upstream
-            await poller.load()
-            log.info("store_loaded", issuers=len(poller.runtimes), upstream_answers=restored)
-            if extra.start_polling:
-                poller.start()
-                if upstream_targets(config):
+            async with reloader.lock:  # a reload waits until the store is loaded
+                restored = await restore_upstream(config, store, upstream)
+                answers.upstream = upstream
+                await poller.load()
+                log.info("store_loaded", issuers=len(poller.runtimes), upstream_answers=restored)
+                if extra.start_polling:
+                    poller.start()
+                    # always: a reload may add the first issuer with ocsp URLs
                     background.append(
                         asyncio.create_task(
-                            upstream.run(lambda: upstream_targets(config)), name="upstream ocsp"
+                            upstream.run(lambda: upstream_targets(reloader.config)),
+                            name="upstream ocsp",
                         )
                     )
 
@@ -320,7 +346,7 @@ async def serve(
     log_level: str = "info",
 ) -> None:
     """Run until SIGTERM or SIGINT; then stop the replicas and polling, finish in-flight
-    requests and writes, exit."""
+    requests and writes, exit. SIGHUP reloads the configuration (revocd/reload.py)."""
     app = build_app(config, overrides)
     replicas = app.get(REPLICAS)
     host = config.server.host
@@ -353,10 +379,25 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[object]] = set()
+
+    def reload() -> None:  # SIGHUP: `revocd reload`, `systemctl reload revocd`
+        log.info("reload_requested", path=str(config.path))
+        task: asyncio.Task[object] = asyncio.create_task(
+            app[RELOADER].reload(), name="reload config"
+        )
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        loop.remove_signal_handler(signal.SIGHUP)
+        for task in list(reloads):
+            task.cancel()
+        await asyncio.gather(*reloads, return_exceptions=True)
         notifier.stopping()
         watchdog.cancel()
         if replicas is not None:

@@ -221,6 +221,18 @@ class Events:
     def internal_error(self, source: Source, error: BaseException) -> None:
         self.log.error("poll_internal_error", **self._labels(source), error=repr(error))
 
+    def forget(self, source: Source) -> None:
+        """A reload removed the source: resolve its firing alerts, drop its state gauge."""
+        self.metrics.forget_source(source.partner, source.issuer, source.url)
+        track = self._tracks.pop(source.id, None)
+        if track is None:
+            return
+        now = self.clock.now()
+        firing = [track.condition_alert, track.failing_alert, *track.rejections.values()]
+        for alert in firing:
+            if alert is not None:
+                self.sink.send(alert.resolved(now))
+
     # ---- the clock -----------------------------------------------------------------------
 
     def evaluate(self, source: Source, meta: CrlMeta | None, grace: timedelta) -> datetime | None:
@@ -415,7 +427,29 @@ class Events:
         if before.state is Health.UNKNOWN and not failing:
             level = "debug"  # the first success after start-up is not news
         label = "failing" if failing else ("recovered" if before.state is Health.FAILING else "ok")
-        self._emit(source, Transition("upstream_state_changed", label, level, fields))
+        track = self._track(source)
+        alerts: tuple[Alert, ...] = ()
+        if failing:
+            # one alert per source (its labels); a new reason re-sends it with new words
+            track.failing_alert = self._alert(
+                source,
+                "RevocdUpstreamFailing",
+                "warning",
+                track.failing_alert.starts_at if track.failing_alert else self.clock.now(),
+                summary=f"{source.partner}/{source.issuer}: OCSP responder {source.url} fails",
+                description=(
+                    f"revocd's queries to the partner's OCSP responder fail "
+                    f"({after.last_reason}: {after.last_error}). Serials it decides are "
+                    "answered from cached answers until they expire, then unknown. Check the "
+                    "responder with the partner."
+                ),
+                reason=str(after.last_reason),
+            )
+            alerts = (track.failing_alert,)
+        elif track.failing_alert is not None:
+            alerts = (track.failing_alert.resolved(self.clock.now()),)
+            track.failing_alert = None
+        self._emit(source, Transition("upstream_state_changed", label, level, fields, alerts))
 
     def evidence_conflict(self, issuer: Issuer, answer: Answer, upstream: UpstreamResult) -> None:
         """A CRL says revoked, the partner's responder says good: answered revoked."""

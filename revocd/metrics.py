@@ -6,6 +6,7 @@ Label values for `reason` are the RejectReason strings (same as logs and JSON).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -180,6 +181,20 @@ class Metrics:
             ["partner", "issuer"],
             registry=r,
         )
+        # reloads (SIGHUP, `revocd reload`): alert on failed, and on a last success older
+        # than the last edit of the config file
+        self.config_reloads_total = Counter(
+            "revocd_config_reloads_total",
+            "Configuration reloads by result: applied, or failed (the file was invalid or "
+            "could not be applied; the running configuration stays). Alert on any failed.",
+            ["result"],
+            registry=r,
+        )
+        self.config_last_reload_success = Gauge(
+            "revocd_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start-up or reload).",
+            registry=r,
+        )
         self._ocsp_children: dict[tuple[str, str], Any] = {}
         self.request_seconds = Histogram(
             "revocd_request_duration_seconds",
@@ -189,6 +204,33 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def forget_source(self, partner: str, issuer: str, url: str) -> None:
+        """A reload removed the source: drop its gauges (its counters stay, as history)."""
+        wanted = {"partner": partner, "issuer": issuer, "source": url}
+        gauges = (
+            self.source_freshness,
+            self.source_failing,
+            self.source_last_success,
+            self.crl_next_update,
+            self.crl_grace_end,
+            self.crl_number,
+            self.crl_entries,
+            self.source_state,
+            self.upstream_health,
+        )
+        for gauge in gauges:
+            series = {
+                tuple(sample.labels[n] for n in (*SOURCE_LABELS, "state") if n in sample.labels)
+                for family in gauge.collect()
+                for sample in family.samples
+                if all(sample.labels.get(k) == v for k, v in wanted.items())
+            }
+            for values in series:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*values)
+        with contextlib.suppress(KeyError):  # set again at the next scrape if still configured
+            self.issuer_revoked.remove(partner, issuer)
 
     def count_ocsp(self, method: str, status: str, presigned: bool | None, seconds: float) -> None:
         """One OCSP request. The hot path: labelled children are looked up once, not per

@@ -14,18 +14,31 @@ The stream is one duplex pipe per replica, carrying pickled messages (tuples):
 
     primary -> replica: ("evidence", IssuerEvidence)  an issuer's new evidence
                         ("source", SourceState)       a source's new board entry
+                        ("upstream", [Held, ...])     upstream answers held for serials
+                        ("upstream_health", SourceHealth)  an OCSP source's new health
+                        ("upstream_result", n, UpstreamResult | None)  the reply to ask n
                         ("ready",)                    the store is loaded
                         ("exposition", n, bytes)      the answer to scrape n
                         ("stop",)                     drain and exit
     replica -> primary: ("listening", pid)
                         ("metrics", [Metric, ...])    its own counters, every second
                         ("scrape", n, [Metric, ...])  /metrics was asked of the replica
+                        ("upstream_lookup", n, issuer name, serial, CertID hash | None)
+                        ("upstream_asked", [(issuer name, serial), ...])  served from
+                                                      its copy, every second
+
+Upstream OCSP answers (revocd/upstream/copy.py): a replica answers from its copy of the
+primary's, and never asks a partner. What its copy cannot answer (a cold serial, a stale
+or expired answer) it asks the primary, which runs its own coalesced lookup, so asks
+from every process make one upstream round, and replies after streaming the new answer.
 
 A (re)started replica first gets a snapshot of everything, then the changes. A replica
 that dies is restarted with backoff; one that loses its primary exits (PR_SET_PDEATHSIG,
-and EOF on the pipe). `/metrics` is always the primary's merge of its own metrics and the
-replicas' latest counters, whichever process is asked: a replica's own, older view would
-look to Prometheus like a counter reset.
+and EOF on the pipe). `restart_all` replaces them one at a time (after a config reload:
+they read the config file), each new one listening before the old one stops. `/metrics`
+is always the primary's merge of its own metrics and the replicas' latest counters,
+whichever process is asked: a replica's own, older view would look to Prometheus like a
+counter reset.
 """
 
 from __future__ import annotations
@@ -35,9 +48,11 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import queue
 import signal
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -52,8 +67,14 @@ from revocd import logs
 from revocd.clock import SystemClock
 from revocd.config import load_config
 from revocd.metrics import Metrics, merged_exposition
+from revocd.model import Issuer, Policy, SourceKind
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
+from revocd.upstream.answers import Answers
+from revocd.upstream.cache import UpstreamCache
+from revocd.upstream.copy import UpstreamCopy
+from revocd.upstream.health import HealthBoard
+from revocd.upstream.outcome import Held, UpstreamResult
 
 log = structlog.get_logger("revocd.replicas")
 
@@ -61,11 +82,15 @@ METRICS_EVERY = 1.0  # seconds between counter snapshots (Prometheus scrapes eve
 STOP_TIMEOUT = 10.0
 SCRAPE_TIMEOUT = 5.0  # a replica asking the primary for /metrics
 RESTART_BACKOFF = (1.0, 30.0)  # first and longest wait before restarting a dead replica
+LISTEN_TIMEOUT = 30.0  # a (re)started replica's wait until it listens
+SNAPSHOT_CHUNK = 1000  # upstream answers per message of a new replica's snapshot
+BACKLOG = 128  # aiohttp's default
 
 
 @dataclass(frozen=True)
 class ReplicaSpec:
-    """What a replica process needs to start: it reads the same config file itself."""
+    """What a replica process needs to start: it reads the same config file itself, and
+    accepts on listening sockets the primary made for its number (`listen_sockets`)."""
 
     config_path: Path
     host: str
@@ -88,10 +113,12 @@ class _Link:
     outbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     counters: list[Any] = field(default_factory=list)  # its last metrics snapshot
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    listening: asyncio.Event = field(default_factory=asyncio.Event)
+    retired: bool = False  # replaced by restart_all: not to be restarted
 
 
 class Replicas:
-    """The primary's replicas: start, feed, supervise, stop."""
+    """The primary's replicas: start, feed, supervise, restart, stop."""
 
     def __init__(
         self,
@@ -109,14 +136,22 @@ class Replicas:
         self._metrics = metrics
         self._refresh_gauges = refresh_gauges
         self._specs: list[ReplicaSpec] = []
-        self._links: dict[int, _Link] = {}
-        self._listening: dict[int, asyncio.Event] = {}
+        self._links: list[_Link] = []  # every live replica (two per number while restarting)
+        self._retired: list[list[Any]] = []  # the last counters of replaced replicas
         self._stopping = asyncio.Event()
-        # Two threads per replica: one blocked reading its pipe, one writing to it.
+        # Two threads per replica: one blocked reading its pipe, one writing to it (and
+        # two more for a replacement while `restart_all` runs).
         self._threads = ThreadPoolExecutor(
-            max_workers=max(2, 2 * count), thread_name_prefix="replica-pipe"
+            max_workers=max(2, 2 * count + 2), thread_name_prefix="replica-pipe"
         )
-        self._supervisors: list[asyncio.Task[None]] = []
+        self._supervisors: dict[int, asyncio.Task[None]] = {}
+        # Each replica number's listening sockets, made (and kept open) by the primary: a
+        # replacement accepts from the same accept queue, so `restart_all` loses none of
+        # the connections the kernel queued for the replica it replaces.
+        self._sockets: dict[int, list[socket.socket]] = {}
+        self._upstream: UpstreamCache | None = None
+        self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
+        self._lookups: set[asyncio.Task[None]] = set()
         cache.on_install.append(lambda evidence: self._broadcast(("evidence", evidence)))
         cache.on_ready.append(lambda: self._broadcast(("ready",)))
         board.on_change.append(lambda state: self._broadcast(("source", state)))
@@ -124,25 +159,77 @@ class Replicas:
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the replicas running now (more while `restart_all` runs)."""
+        return [link.process.pid for link in self._links if link.process.pid is not None]
+
+    def serve_upstream(
+        self, upstream: UpstreamCache, targets: Callable[[], Iterable[tuple[Issuer, Policy]]]
+    ) -> None:
+        """Stream `upstream`'s answers and source health to the replicas, and look up
+        what they ask for (`targets`: the issuers with `ocsp` URLs, read at each ask)."""
+        self._upstream, self._targets = upstream, targets
+        upstream.on_held.append(lambda held: self._broadcast(("upstream", [held])))
+        upstream.health.on_update.append(lambda state: self._broadcast(("upstream_health", state)))
+        for link in self._links:
+            self._send_upstream_snapshot(link)
+
     async def start(
-        self, host: str, port: int, log_format: str, log_level: str, timeout: float = 30.0
+        self,
+        host: str,
+        port: int,
+        log_format: str,
+        log_level: str,
+        timeout: float = LISTEN_TIMEOUT,
     ) -> None:
         """Start every replica on host:port and wait (up to `timeout`) until each listens."""
         self._specs = [
             ReplicaSpec(self._config_path, host, port, number, log_format, log_level)
             for number in range(1, self._count + 1)
         ]
-        self._listening = {spec.number: asyncio.Event() for spec in self._specs}
-        for spec in self._specs:
-            self._supervisors.append(
-                asyncio.create_task(self._supervise(spec), name=f"replica {spec.number}")
-            )
-        waits = [event.wait() for event in self._listening.values()]
+        links = [self._start_supervising(spec) for spec in self._specs]
+        waits = [link.listening.wait() for link in links]
         try:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
         except TimeoutError:
-            late = [n for n, event in self._listening.items() if not event.is_set()]
+            late = [link.spec.number for link in links if not link.listening.is_set()]
             log.warning("replicas_not_listening", replicas=late, waited_seconds=timeout)
+
+    async def restart_all(self, timeout: float = LISTEN_TIMEOUT) -> None:
+        """Replace every replica, one at a time, with a new process (which reads the config
+        file again): each new one listens before the one it replaces stops, so the port is
+        always served by every other process."""
+        for spec in self._specs:
+            if self._stopping.is_set():
+                return
+            old = [link for link in self._links if link.spec.number == spec.number]
+            old_supervisor = self._supervisors.get(spec.number)
+            if not old and old_supervisor is not None:  # it died: waiting to restart it
+                old_supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await old_supervisor
+                old_supervisor = None
+            link = self._start_supervising(spec)
+            try:
+                await asyncio.wait_for(link.listening.wait(), timeout)
+            except TimeoutError:
+                log.warning("replica_not_listening", replica=spec.number, waited_seconds=timeout)
+            for previous in old:
+                previous.retired = True
+                previous.outbox.put_nowait(("stop",))
+            if old_supervisor is not None:
+                await self._retire(old, old_supervisor)
+            log.info("replica_restarted", replica=spec.number, pid=link.process.pid)
+
+    async def _retire(self, links: list[_Link], supervisor: asyncio.Task[None]) -> None:
+        done, _ = await asyncio.wait([supervisor], timeout=STOP_TIMEOUT)
+        if done:
+            return
+        for link in links:
+            log.warning("replica_killed", replica=link.spec.number, pid=link.process.pid)
+            link.process.kill()
+        await asyncio.wait([supervisor], timeout=STOP_TIMEOUT)
 
     async def scrape(self) -> bytes:
         return self.exposition()
@@ -150,42 +237,60 @@ class Replicas:
     def exposition(self) -> bytes:
         """/metrics for the whole daemon: the primary's metrics plus replicas' counters."""
         self._refresh_gauges()
-        return merged_exposition(
-            self._metrics.registry, (link.counters for link in self._links.values())
-        )
+        counters = [link.counters for link in self._links]
+        return merged_exposition(self._metrics.registry, [*self._retired, *counters])
 
     async def stop(self) -> None:
         self._stopping.set()
-        for link in self._links.values():
+        for link in self._links:
             link.outbox.put_nowait(("stop",))
         loop = asyncio.get_running_loop()
-        for link in list(self._links.values()):
+        for link in list(self._links):
             await loop.run_in_executor(None, link.process.join, STOP_TIMEOUT)
             if link.process.is_alive():
                 log.warning("replica_killed", replica=link.spec.number, pid=link.process.pid)
                 link.process.kill()
                 await loop.run_in_executor(None, link.process.join, STOP_TIMEOUT)
-        for task in self._supervisors:
+        for task in [*self._supervisors.values(), *self._lookups]:
             task.cancel()
-        for task in self._supervisors:
+        for task in [*self._supervisors.values(), *self._lookups]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for sockets in self._sockets.values():
+            for sock in sockets:
+                sock.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def _broadcast(self, message: Message) -> None:
-        for link in self._links.values():
+        for link in self._links:
             link.outbox.put_nowait(message)
 
-    async def _supervise(self, spec: ReplicaSpec) -> None:
+    def _start_supervising(self, spec: ReplicaSpec) -> _Link:
+        link = self._spawn(spec)
+        self._supervisors[spec.number] = asyncio.create_task(
+            self._supervise(spec, link), name=f"replica {spec.number}"
+        )
+        return link
+
+    async def _supervise(self, spec: ReplicaSpec, link: _Link) -> None:
         backoff = RESTART_BACKOFF[0]
-        while not self._stopping.is_set():
-            link = self._spawn(spec)
+        while True:
             code = await self._until_exit(link)
+            if link.retired:  # its last counters may still be in the pipe: read to EOF
+                await asyncio.wait(link.tasks[1:], timeout=STOP_TIMEOUT)
             for task in link.tasks:
                 task.cancel()
             link.conn.close()
+            self._links.remove(link)
+            if link.retired:
+                self._retired.append(link.counters)
+                return
             if self._stopping.is_set():
                 return
+            # connections queued for it are lost (reset) as they were when it died; new
+            # ones go to the other processes until its replacement listens
+            for sock in self._sockets[spec.number]:
+                sock.close()
             log.error(
                 "replica_exited",
                 replica=spec.number,
@@ -195,23 +300,32 @@ class Replicas:
             )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RESTART_BACKOFF[1])
+            if self._stopping.is_set():
+                return
+            link = self._spawn(spec)
 
     def _spawn(self, spec: ReplicaSpec) -> _Link:
+        sockets = self._sockets.get(spec.number, [])
+        if not sockets or any(sock.fileno() == -1 for sock in sockets):  # new, or closed
+            sockets = self._sockets[spec.number] = listen_sockets(spec.host, spec.port)
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
-            target=replica_main, args=(spec, theirs), name=f"revocd replica {spec.number}"
+            target=replica_main,
+            args=(spec, theirs, sockets, self._cache.ready),
+            name=f"revocd replica {spec.number}",
         )
         process.daemon = True
         process.start()
         theirs.close()
         link = _Link(spec, process, ours)
-        self._links[spec.number] = link
+        self._links.append(link)
         # Snapshot first, then every later change: all on this thread, so none is lost.
         for issuer in self._cache.issuers:
             link.outbox.put_nowait(("evidence", self._cache.evidence(issuer.name)))
         for state in self._board.snapshot().values():
             link.outbox.put_nowait(("source", state))
+        self._send_upstream_snapshot(link)
         if self._cache.ready:
             link.outbox.put_nowait(("ready",))
         link.tasks = [
@@ -219,6 +333,15 @@ class Replicas:
             asyncio.create_task(self._receive(link), name=f"replica {spec.number} receive"),
         ]
         return link
+
+    def _send_upstream_snapshot(self, link: _Link) -> None:
+        if self._upstream is None:
+            return
+        for health in self._upstream.health.snapshot().values():
+            link.outbox.put_nowait(("upstream_health", health))
+        held = self._upstream.held()
+        for start in range(0, len(held), SNAPSHOT_CHUNK):
+            link.outbox.put_nowait(("upstream", held[start : start + SNAPSHOT_CHUNK]))
 
     async def _until_exit(self, link: _Link) -> int | None:
         loop = asyncio.get_running_loop()
@@ -254,13 +377,61 @@ class Replicas:
                 return
             if message is None:
                 return
-            if message[0] == "listening":
-                self._listening[link.spec.number].set()
-            elif message[0] == "metrics":
+            kind = message[0]
+            if kind == "listening":
+                link.listening.set()
+            elif kind == "metrics":
                 link.counters = message[1]
-            elif message[0] == "scrape":
+            elif kind == "scrape":
                 link.counters = message[2]
                 link.outbox.put_nowait(("exposition", message[1], self.exposition()))
+            elif kind == "upstream_lookup":
+                task = asyncio.create_task(self._look_up(link, *message[1:]))
+                self._lookups.add(task)
+                task.add_done_callback(self._lookups.discard)
+            elif kind == "upstream_asked" and self._upstream is not None:
+                for issuer, serial in message[1]:
+                    self._upstream.touch(issuer, serial)
+
+    async def _look_up(
+        self, link: _Link, number: int, issuer_name: str, serial: bytes, hash_algorithm: str | None
+    ) -> None:
+        """A replica's ask: our own lookup (coalesced with everyone's), then the reply. The
+        answer it produced was broadcast before, on the same pipe."""
+        result: UpstreamResult | None = None
+        upstream = self._upstream
+        target = next(((i, p) for i, p in self._targets() if i.name == issuer_name), None)
+        if upstream is not None and target is not None:
+            try:
+                result = await upstream.lookup(
+                    target[0], target[1], serial, hash_algorithm=hash_algorithm
+                )
+            except Exception:  # our bug: say so; the replica answers upstream_unreachable
+                log.exception("replica_lookup_failed", replica=link.spec.number)
+        link.outbox.put_nowait(("upstream_result", number, result))
+
+
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on host:port that share the port (SO_REUSEPORT), one per address
+    `host` resolves to, as asyncio's `create_server` makes them."""
+    sockets: list[socket.socket] = []
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(BACKLOG)
+        except OSError:
+            sock.close()
+            for made in sockets:
+                made.close()
+            raise
+        sockets.append(sock)
+    return sockets
 
 
 def _recv_or_none(conn: Connection) -> Message | None:
@@ -274,8 +445,12 @@ def _recv_or_none(conn: Connection) -> Message | None:
 # --- the replica process ---------------------------------------------------------------
 
 
-def replica_main(spec: ReplicaSpec, conn: Connection) -> None:
-    """Entry point of a replica process (spawned: a fresh interpreter)."""
+def replica_main(
+    spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket], after_ready: bool
+) -> None:
+    """Entry point of a replica process (spawned: a fresh interpreter). `after_ready`: the
+    primary serves answers already, so accept only once the snapshot is in (a replacement
+    must not answer `not_ready` where the process it replaces answered)."""
     from revocd.daemon import die_with_parent, install_uvloop
 
     die_with_parent()
@@ -283,21 +458,51 @@ def replica_main(spec: ReplicaSpec, conn: Connection) -> None:
     logs.configure(spec.log_format, spec.log_level)
     install_uvloop()
     try:
-        asyncio.run(_serve_replica(spec, conn))
+        asyncio.run(_serve_replica(spec, conn, sockets, after_ready))
     except Exception:
         log.exception("replica_failed", replica=spec.number)
         raise SystemExit(1) from None
 
 
-async def _serve_replica(spec: ReplicaSpec, conn: Connection) -> None:
-    from revocd.daemon import build_responder
+class _Sender:
+    """A replica's writes to its pipe, from a thread: a primary that is slow to read (or
+    stopped) must not stall serving. Messages are sent in the order given."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="replica-send", daemon=True)
+        self._thread.start()
+
+    def send(self, message: Message) -> None:
+        self._queue.put(message)
+
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Send what is queued (waiting up to `timeout`), then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            try:
+                self._conn.send(message)
+            except (OSError, ValueError):
+                return  # the primary is gone: the reader stops the replica
+
+
+async def _serve_replica(
+    spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket], after_ready: bool
+) -> None:
+    from revocd.daemon import build_responder, issuer_policies, upstream_targets
     from revocd.web.app import make_app
 
     config = load_config(spec.config_path)
     cache = StatusCache(config.partners)
     board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)
     metrics = Metrics()
+    clock = SystemClock()
     loop = asyncio.get_running_loop()
+    sender = _Sender(conn)
     scrapes: dict[int, asyncio.Future[bytes]] = {}
     numbers = itertools.count()
 
@@ -306,26 +511,45 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection) -> None:
         number = next(numbers)
         scrapes[number] = loop.create_future()
         try:
-            conn.send(("scrape", number, list(metrics.registry.collect())))
+            sender.send(("scrape", number, list(metrics.registry.collect())))
             return await asyncio.wait_for(scrapes[number], SCRAPE_TIMEOUT)
         finally:
             del scrapes[number]
 
+    policies = issuer_policies(config)
+    health = HealthBoard(
+        s for i, _ in upstream_targets(config) for s in i.sources if s.kind is SourceKind.OCSP
+    )
+    upstream = UpstreamCopy(
+        policies,
+        health,
+        clock,
+        lambda number, issuer, serial, hash_algorithm: sender.send(
+            ("upstream_lookup", number, issuer, serial, hash_algorithm)
+        ),
+    )
+    answers = Answers(cache, policies, upstream if upstream_targets(config) else None)
     app = make_app(
         cache=cache,
         board=board,
-        clock=SystemClock(),
+        clock=clock,
         partners=config.partners,
         metrics=metrics,
-        responder=build_responder(config, cache),
+        responder=build_responder(config, cache, answers),
         exposition=exposition,
+        answers=answers,
     )
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, spec.host, spec.port, reuse_address=True, reuse_port=True)
-    await site.start()
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    ready_or_stop = asyncio.Event()
+    cache.on_ready.append(ready_or_stop.set)
+
+    def halt() -> None:
+        stop.set()
+        ready_or_stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, halt)
 
     def apply(message: Message) -> None:
         kind = message[0]
@@ -333,35 +557,48 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection) -> None:
             cache.install(message[1])
         elif kind == "source":
             board.put(message[1])
+        elif kind == "upstream":
+            held: Held
+            for held in message[1]:
+                upstream.install(held)
+        elif kind == "upstream_health":
+            health.install(message[1])
+        elif kind == "upstream_result":
+            upstream.resolve(message[1], message[2])
         elif kind == "ready":
             cache.set_ready()
         elif kind == "exposition" and message[1] in scrapes:
             if not scrapes[message[1]].done():
                 scrapes[message[1]].set_result(message[2])
         elif kind == "stop":
-            stop.set()
+            halt()
 
     def read_pipe() -> None:  # a thread: unpickling a big index must not stall serving
         while (message := _recv_or_none(conn)) is not None:
             loop.call_soon_threadsafe(apply, message)
-        loop.call_soon_threadsafe(stop.set)  # the primary is gone
+        loop.call_soon_threadsafe(halt)  # the primary is gone
 
     threading.Thread(target=read_pipe, name="replica-receive", daemon=True).start()
-    conn.send(("listening", os.getpid()))
+    if after_ready:
+        await ready_or_stop.wait()
+    for sock in sockets:  # the primary's, shared with this number's next replica
+        await web.SockSite(runner, sock).start()
+    sender.send(("listening", os.getpid()))
     log.info("replica_listening", replica=spec.number, pid=os.getpid())
 
     async def push_counters() -> None:
         while True:
             await asyncio.sleep(METRICS_EVERY)
-            with contextlib.suppress(OSError, ValueError):
-                conn.send(("metrics", list(metrics.registry.collect())))
+            sender.send(("metrics", list(metrics.registry.collect())))
+            if asked := upstream.take_asked():
+                sender.send(("upstream_asked", asked))
 
     pusher = asyncio.create_task(push_counters())
     try:
         await stop.wait()
     finally:
         pusher.cancel()
-        with contextlib.suppress(OSError, ValueError):
-            conn.send(("metrics", list(metrics.registry.collect())))
         await runner.cleanup()  # stops accepting, lets in-flight requests finish
+        sender.send(("metrics", list(metrics.registry.collect())))
+        await loop.run_in_executor(None, sender.close)
         log.info("replica_stopped", replica=spec.number)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -48,7 +48,7 @@ from revocd.ocsp.encode import (
 )
 from revocd.ocsp.passthrough import relayable
 from revocd.ocsp.signing import Signer
-from revocd.status.answer import Answer, CertStatus
+from revocd.status.answer import Answer, CertStatus, IssuerEvidence
 from revocd.status.cache import StatusCache
 from revocd.status.freshness import Freshness
 from revocd.upstream.answers import Answers, Decided
@@ -102,6 +102,32 @@ class Responder:
         # clients send byte-identical requests for a certificate, and a hit here skips
         # parsing too. Checked against the current evidence exactly like `_presigned`.
         self._by_request: OrderedDict[bytes, tuple[Targets, Identity, Reply]] = OrderedDict()
+
+    def reconfigure(
+        self,
+        signers: Mapping[str, Signer],
+        grace: Mapping[str, timedelta],
+        policy: ResponderPolicy,
+        forget: Iterable[str],
+    ) -> None:
+        """A reload: new signers, graces and policy, all at once. Pre-signed responses of
+        the issuers in `forget` (signer changed, removed, certificate replaced) are dropped;
+        all of them when the policy (max_age, nonce) changed. The others stay valid: they
+        are still checked against the evidence in force."""
+        names = set(forget)
+        if policy != self._policy:
+            self._presigned.clear()
+            self._by_request.clear()
+        elif names:
+            self._presigned = OrderedDict(
+                (key, hit) for key, hit in self._presigned.items() if not _about(hit[0], names)
+            )
+            self._by_request = OrderedDict(
+                (data, known)
+                for data, known in self._by_request.items()
+                if not any(issuer.name in names for issuer, _ in known[0])
+            )
+        self._signers, self._grace, self._policy = signers, grace, policy
 
     async def respond(self, data: bytes, now: datetime) -> Reply:
         if not self._cache.ready:
@@ -289,7 +315,8 @@ class Responder:
         elif answer.freshness is Freshness.FRESH:
             next_update = evidence_next
         elif answer.freshness is Freshness.STALE:
-            next_update = min(evidence_next + self._grace[issuer.name], now + self._policy.max_age)
+            grace = self._grace.get(issuer.name, timedelta(0))  # removed by a reload
+            next_update = min(evidence_next + grace, now + self._policy.max_age)
         else:  # revoked from expired evidence: revocation does not expire
             next_update = now + self._policy.max_age
         return Single(
@@ -306,6 +333,10 @@ def _same(current: Identity, signed_from: Identity) -> bool:
     return len(current) == len(signed_from) and all(
         a is b for a, b in zip(current, signed_from, strict=True)
     )
+
+
+def _about(identity: Identity, names: set[str]) -> bool:
+    return any(isinstance(o, IssuerEvidence) and o.issuer in names for o in identity)
 
 
 def _identity_of(issuers: list[Issuer], decided: list[Decided]) -> Identity:

@@ -32,6 +32,11 @@ class SourceBoard:
         self._states: dict[str, SourceState] = {s.id: SourceState(s) for s in sources}
         self.on_change: list[Callable[[SourceState], None]] = []  # replicas follow it
 
+    def reconfigure(self, sources: Iterable[Source]) -> None:
+        """A reload: keep the state of every source still configured, start the new ones
+        empty, forget the removed ones (one assignment: readers see old or new)."""
+        self._states = {s.id: self._states.get(s.id) or SourceState(s) for s in sources}
+
     def get(self, source: Source) -> SourceState:
         return self._states[source.id]
 

@@ -7,12 +7,18 @@ lock. Lookups are a dict access plus a binary search in a `RevokedIndex`.
 Issuers are found by configured name, by hex SHA-1 / SHA-256 key hash (what a person
 or a script types), by OCSP (name hash, key hash) pairs, or from a certificate whose
 signature the issuer's key verifies (so cross-signed copies resolve to one issuer).
+
+A reload (`reconfigure`) builds new indexes and swaps them in with plain assignments, so a
+lookup sees the old issuers or the new ones, never a mix. A kept issuer keeps its
+evidence; a removed one is answered `unknown_issuer` from then on (a request already past
+the lookup still gets its answer: the removed issuers' evidence is kept until the next
+reload).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -50,26 +56,54 @@ class StatusCache:
         self._by_name_hash: dict[bytes, list[Issuer]] = {}
         self._by_ocsp_id: dict[tuple[bytes, bytes], Issuer] = {}
         self._evidence: dict[str, IssuerEvidence] = {}
-        for partner in partners:
-            for issuer in partner.issuers:
-                self._add(issuer, partner)
+        self._retired: dict[str, IssuerEvidence] = {}  # removed by the last reload
+        self._index(partners, {})
         self.ready = False
         # Called after each install / once ready: how replica processes follow this cache.
         self.on_install: list[Callable[[IssuerEvidence], None]] = []
         self.on_ready: list[Callable[[], None]] = []
 
-    def _add(self, issuer: Issuer, partner: Partner) -> None:
-        key = issuer.key
-        self._issuers[issuer.name] = issuer
-        self._by_ref[issuer.name] = issuer
-        for ref in key.hex_ids():
-            self._by_ref[ref] = issuer
-        self._by_name_hash.setdefault(key.name_sha256, []).append(issuer)
-        self._by_ocsp_id[(key.name_sha1, key.key_sha1)] = issuer
-        self._by_ocsp_id[(key.name_sha256, key.key_sha256)] = issuer
-        for algorithm in ("sha384", "sha512"):  # CertIDs may use them (RFC 6960 allows any)
-            self._by_ocsp_id[ocsp_hashes(issuer.cert, algorithm)] = issuer
-        self._evidence[issuer.name] = IssuerEvidence(issuer.name, partner.policy.grace)
+    def _index(self, partners: Sequence[Partner], evidence: Mapping[str, IssuerEvidence]) -> None:
+        issuers: dict[str, Issuer] = {}
+        by_ref: dict[str, Issuer] = {}
+        by_name_hash: dict[bytes, list[Issuer]] = {}
+        by_ocsp_id: dict[tuple[bytes, bytes], Issuer] = {}
+        kept: dict[str, IssuerEvidence] = {}
+        for partner in partners:
+            for issuer in partner.issuers:
+                key = issuer.key
+                issuers[issuer.name] = issuer
+                by_ref[issuer.name] = issuer
+                for ref in key.hex_ids():
+                    by_ref[ref] = issuer
+                by_name_hash.setdefault(key.name_sha256, []).append(issuer)
+                by_ocsp_id[(key.name_sha1, key.key_sha1)] = issuer
+                by_ocsp_id[(key.name_sha256, key.key_sha256)] = issuer
+                for algorithm in ("sha384", "sha512"):  # CertIDs may use them (RFC 6960)
+                    by_ocsp_id[ocsp_hashes(issuer.cert, algorithm)] = issuer
+                kept[issuer.name] = (
+                    evidence.get(issuer.name)
+                    or self._evidence.get(issuer.name)
+                    or IssuerEvidence(issuer.name, partner.policy.grace)
+                )
+        self._retired = {n: e for n, e in self._evidence.items() if n not in kept}
+        self._issuers, self._by_ref = issuers, by_ref
+        self._by_name_hash, self._by_ocsp_id = by_name_hash, by_ocsp_id
+        self._evidence = kept
+
+    def reconfigure(
+        self, partners: Sequence[Partner], evidence: Mapping[str, IssuerEvidence]
+    ) -> None:
+        """Serve `partners` from now on. `evidence`: for issuers that are new (or whose
+        certificate changed) and issuers whose evidence changed (a new grace); every other
+        kept issuer keeps the evidence it has."""
+        known = {name: issuer.key for name, issuer in self._issuers.items()}
+        self._index(partners, evidence)
+        for item in evidence.values():
+            if known.get(item.issuer) != self._issuers[item.issuer].key:
+                continue  # new to the followers too: they get it when they restart
+            for listener in self.on_install:
+                listener(item)
 
     @property
     def issuers(self) -> Iterable[Issuer]:
@@ -90,7 +124,10 @@ class StatusCache:
             listener()
 
     def evidence(self, issuer: str) -> IssuerEvidence:
-        return self._evidence[issuer]
+        found = self._evidence.get(issuer) or self._retired.get(issuer)
+        if found is None:
+            raise KeyError(issuer)
+        return found
 
     def find_issuer(self, ref: str) -> Issuer:
         issuer = self._by_ref.get(ref) or self._by_ref.get(ref.lower().replace(":", ""))
@@ -113,4 +150,4 @@ class StatusCache:
         raise UnknownIssuer(cert.issuer.rfc4514_string())
 
     def answer(self, issuer: Issuer, serial: bytes, now: datetime) -> Answer:
-        return decide(self._evidence[issuer.name], serial, now)
+        return decide(self.evidence(issuer.name), serial, now)

@@ -10,8 +10,11 @@ The seam the JSON API and the OCSP responder share, so they cannot disagree. Per
 3. `combine()`: revoked in any evidence wins; a CRL revoked while upstream says good is
    answered revoked and reported once per (issuer, serial) to `on_conflict`.
 
-Issuers without `ocsp` URLs, and a daemon whose upstream cache is not running (a replica
-process, or before start-up), answer from the CRL evidence alone.
+The upstream side is an `UpstreamLookup`: the primary's `UpstreamCache` (upstream/cache.py),
+or in a replica process its `UpstreamCopy` (upstream/copy.py), which answers from a copy
+of the primary's answers and asks the primary for the rest. Issuers without `ocsp` URLs,
+and a daemon whose upstream cache is not running (before start-up, during shutdown),
+answer from the CRL evidence alone.
 """
 
 from __future__ import annotations
@@ -19,15 +22,35 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from revocd.model import Issuer, Policy, SigningMode
 from revocd.status.answer import Answer, IssuerEvidence
 from revocd.status.cache import StatusCache
-from revocd.upstream.cache import UpstreamCache
 from revocd.upstream.combine import ConflictLog, combine, needs_upstream
 from revocd.upstream.health import HealthBoard
 from revocd.upstream.outcome import UpstreamResult
 from revocd.upstream.verify import UpstreamAnswer
+
+
+class UpstreamLookup(Protocol):
+    """What answering needs of upstream OCSP; see UpstreamCache for the semantics."""
+
+    @property
+    def health(self) -> HealthBoard: ...
+
+    def peek(self, issuer: str, serial: bytes) -> UpstreamResult | None: ...
+
+    def current(self, issuer: str, serial: bytes) -> UpstreamAnswer | None: ...
+
+    async def lookup(
+        self,
+        issuer: Issuer,
+        policy: Policy,
+        serial: bytes,
+        *,
+        hash_algorithm: str | None = None,
+    ) -> UpstreamResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +69,7 @@ class Answers:
         self,
         cache: StatusCache,
         policies: Mapping[str, Policy],
-        upstream: UpstreamCache | None = None,
+        upstream: UpstreamLookup | None = None,
     ) -> None:
         self.cache = cache
         self._policies = policies  # by issuer name
@@ -56,7 +79,7 @@ class Answers:
 
     @property
     def health(self) -> HealthBoard | None:
-        return self.upstream.upstream.health if self.upstream is not None else None
+        return self.upstream.health if self.upstream is not None else None
 
     def upstream_answer(self, issuer: Issuer, serial: bytes) -> UpstreamAnswer | None:
         """The upstream answer in force for the serial, without asking (cheap)."""

@@ -23,7 +23,11 @@ What it decides, and how it degrades:
 Answers live in memory. `persist` (when set) is awaited with every answer before it
 enters the cache, so accepted evidence is durable before it is served; if it fails, the
 answer is not used (the round fails as `store_error`). `on_accept` listeners see every
-answer that entered; `restore` puts persisted answers back after a restart.
+answer that entered; `restore` puts persisted answers back after a restart. `on_held`
+listeners see what is held for a serial (answer, its source, last failure) each time a
+round, a restore or forgetting it (all None) changes it, and `held()` lists all of it:
+what replica processes copy (revocd/upstream/copy.py); `touch` counts a replica's ask as
+an ask here.
 
 Hash algorithm: a round asks with the CertID hash the last caller wanted (`lookup`'s
 `hash_algorithm`, SHA-1 by default); pass-through signing asks with the relying party's,
@@ -44,9 +48,11 @@ from revocd.errors import RevocdError
 from revocd.model import Issuer, Policy, Source, SourceKind
 from revocd.status.answer import CertStatus
 from revocd.status.freshness import Freshness, freshness
+from revocd.upstream.health import HealthBoard
 from revocd.upstream.outcome import (
     Accepted,
     FailureKind,
+    Held,
     UpstreamEvent,
     UpstreamFailure,
     UpstreamResult,
@@ -88,6 +94,12 @@ class UpstreamCache:
         self.persist: Callable[[Issuer, UpstreamAnswer, str], Awaitable[None]] | None = None
         # called with the issuer each time a lookup waits on a round someone else started
         self.on_coalesced: list[Callable[[Issuer], None]] = []
+        # what is held for a serial, each time a round or a restore changed it
+        self.on_held: list[Callable[[Held], None]] = []
+
+    @property
+    def health(self) -> HealthBoard:
+        return self.upstream.health
 
     # --- the relying party's path -------------------------------------------------------
 
@@ -126,11 +138,11 @@ class UpstreamCache:
             hash_algorithm is not None
             and answer is not None
             and answer.hash_algorithm != hash_algorithm
-            and not _sticky(answer)
+            and not sticky(answer)
         )
         if hash_algorithm is not None:
             entry.hash_algorithm = hash_algorithm
-        if answer is not None and (state is Freshness.FRESH or _sticky(answer)) and not other_hash:
+        if answer is not None and (state is Freshness.FRESH or sticky(answer)) and not other_hash:
             return self._result(entry, now)
         if state is Freshness.STALE and not other_hash:
             if self._may_retry(entry, now):
@@ -150,6 +162,34 @@ class UpstreamCache:
         entry.answer, entry.url = answer, url
         # kept (and refreshed) for one refresh window, as if asked at restart
         entry.asked_at = entry.asked_at or self._clock.now()
+        self._announce(issuer.name, answer.serial, entry)
+
+    def held(self) -> list[Held]:
+        """Everything held now (serials with an answer or a failed round)."""
+        return [
+            Held(key[0], key[1], entry.answer, entry.url, entry.failure)
+            for key, entry in self._entries.items()
+            if entry.answer is not None or entry.failure is not None
+        ]
+
+    def touch(self, issuer: str, serial: bytes) -> None:
+        """Another process answered from its copy of this serial: it counts as asked (the
+        refresher keeps it warm, and does not forget it)."""
+        entry = self._entries.get((issuer, serial))
+        if entry is not None:
+            entry.asked_at = self._clock.now()
+
+    def retarget(self, targets: Iterable[tuple[Issuer, Policy]]) -> None:
+        """A reload: answers of issuers still configured with `ocsp` URLs (same name, same
+        key) follow the new issuer and policy; the others are dropped (they stay persisted:
+        a reload that configures the issuer again restores them)."""
+        current = {issuer.name: (issuer, policy) for issuer, policy in targets}
+        for key, entry in list(self._entries.items()):
+            target = current.get(key[0])
+            if target is None or target[0].key != entry.issuer.key:
+                del self._entries[key]
+                continue
+            entry.issuer, entry.policy = target
 
     # --- background ---------------------------------------------------------------------
 
@@ -160,8 +200,9 @@ class UpstreamCache:
         for key, entry in list(self._entries.items()):
             window = entry.policy.ocsp.refresh_window
             if entry.asked_at is None or now - entry.asked_at > window:
-                if entry.answer is None or not _sticky(entry.answer):
+                if entry.answer is None or not sticky(entry.answer):
                     del self._entries[key]
+                    self._announce(key[0], key[1], _Entry(entry.issuer, entry.policy))
                 continue
             if key not in self._inflight and self._due(entry, now):
                 due.append(key)
@@ -242,6 +283,13 @@ class UpstreamCache:
             entry.failure = await self._accept(entry, outcome)
         else:
             entry.failure = outcome
+        self._announce(key[0], key[1], entry)
+
+    def _announce(self, issuer: str, serial: bytes, entry: _Entry) -> None:
+        if self.on_held:
+            held = Held(issuer, serial, entry.answer, entry.url, entry.failure)
+            for listener in self.on_held:
+                listener(held)
 
     async def _accept(self, entry: _Entry, accepted: Accepted) -> UpstreamFailure | None:
         new, old = accepted.answer, entry.answer
@@ -291,7 +339,7 @@ class UpstreamCache:
         answer = entry.answer
         if answer is None:
             return True
-        return not _sticky(answer) and now >= refresh_at(answer)
+        return not sticky(answer) and now >= refresh_at(answer)
 
     def _recent_serial(self, issuer: str) -> bytes | None:
         recent = [
@@ -311,6 +359,6 @@ class UpstreamCache:
         return last is None or now - last >= interval
 
 
-def _sticky(answer: UpstreamAnswer) -> bool:
+def sticky(answer: UpstreamAnswer) -> bool:
     """A revoked answer decides by itself, whatever its age (a hold may still be released)."""
     return answer.status is CertStatus.REVOKED and not answer.is_hold

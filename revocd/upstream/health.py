@@ -1,8 +1,9 @@
 """Health of each upstream OCSP source: did its last exchange give a verified answer?
 
 Real queries and the periodic probe both report here; the failover order prefers
-healthy sources. A state is replaced whole; listeners hear about every change of
-state (ok <-> failing, or a new failure reason), which is what an alert wants.
+healthy sources. A state is replaced whole; `on_change` listeners hear about every
+change of state (ok <-> failing, or a new failure reason), which is what an alert wants;
+`on_update` listeners hear every new state (what replica processes copy, with `install`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class HealthBoard:
     def __init__(self, sources: Iterable[Source] = ()) -> None:
         self._states: dict[str, SourceHealth] = {s.id: SourceHealth(s) for s in sources}
         self.on_change: list[Callable[[SourceHealth, SourceHealth], None]] = []
+        self.on_update: list[Callable[[SourceHealth], None]] = []
 
     def get(self, source: Source) -> SourceHealth:
         return self._states.get(source.id) or SourceHealth(source)
@@ -61,9 +63,15 @@ class HealthBoard:
             )
         )
 
+    def install(self, state: SourceHealth) -> None:
+        """A copy of another board's state (a replica's copy of the primary's board)."""
+        self._states[state.source.id] = state
+
     def _put(self, state: SourceHealth) -> SourceHealth:
         before = self.get(state.source)
         self._states[state.source.id] = state
+        for updated in self.on_update:
+            updated(state)
         if (before.state, before.last_reason) != (state.state, state.last_reason):
             for listener in self.on_change:
                 listener(before, state)

@@ -56,3 +56,15 @@ class UpstreamResult:
     url: str | None  # the source that gave `answer`
     freshness: Freshness
     failure: UpstreamFailure | None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What the upstream cache holds for one serial: the answer in force, its source, the
+    last round's failure. The primary streams these to its replica processes."""
+
+    issuer: str  # issuer name
+    serial: bytes
+    answer: UpstreamAnswer | None
+    url: str | None
+    failure: UpstreamFailure | None

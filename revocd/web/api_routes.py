@@ -198,7 +198,7 @@ async def status_batch(request: web.Request) -> web.Response:
 async def partners(request: web.Request) -> web.Response:
     app = request.app
     body = partners_json(
-        app[keys.PARTNERS],
+        app[keys.PARTNERS].current,
         app[keys.CACHE],
         app[keys.BOARD],
         app[keys.CLOCK].now(),

@@ -38,7 +38,7 @@ def make_app(
     app[keys.CACHE] = cache
     app[keys.BOARD] = board
     app[keys.CLOCK] = clock
-    app[keys.PARTNERS] = partners
+    app[keys.PARTNERS] = keys.Partners(partners)
     app[keys.METRICS] = metrics
     app[keys.ANSWERS] = answers or Answers(cache, {})
 

@@ -13,10 +13,19 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.upstream.answers import Answers
 
+
+class Partners:
+    """The configured partners. A reload replaces `current` (one assignment); routes read
+    it per request, so each request sees one partner list, the old or the new."""
+
+    def __init__(self, partners: tuple[Partner, ...]) -> None:
+        self.current = partners
+
+
 CACHE: web.AppKey[StatusCache] = web.AppKey("cache", StatusCache)
 BOARD: web.AppKey[SourceBoard] = web.AppKey("board", SourceBoard)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)
-PARTNERS: web.AppKey[tuple[Partner, ...]] = web.AppKey("partners", tuple)
+PARTNERS: web.AppKey[Partners] = web.AppKey("partners", Partners)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 # CRL evidence combined with upstream OCSP: what the status routes answer from
 ANSWERS: web.AppKey[Answers] = web.AppKey("answers", Answers)

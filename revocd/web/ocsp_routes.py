@@ -110,18 +110,28 @@ def decode_get(raw_path: str) -> bytes | None:
 
 
 async def get(request: web.Request) -> web.Response:
+    # The hot path of a busy responder (most relying parties use GET): app looked up once,
+    # headers built whole (Content-Type included) so aiohttp copies them once.
     started = time.perf_counter()
-    raw = request.raw_path.split("/ocsp/", 1)[1] if "/ocsp/" in request.raw_path else ""
+    app = request.app
+    path = request.raw_path
+    raw = path.split("/ocsp/", 1)[1] if "/ocsp/" in path else ""
     data = decode_get(raw.split("?", 1)[0])
-    now = request.app[keys.CLOCK].now()
-    reply = MALFORMED if data is None else await request.app[RESPONDER].respond(data, now)
-    _record(request, reply.status, started, reply)
+    now = app[keys.CLOCK].now()
+    reply = MALFORMED if data is None else await app[RESPONDER].respond(data, now)
+    app[keys.METRICS].count_ocsp(
+        "GET",
+        STATUS_LABELS[reply.status],
+        reply.presigned if reply.cacheable else None,
+        time.perf_counter() - started,
+    )
     if not reply.cacheable:
         return _ocsp(reply.body, {"Cache-Control": "no-store"})
-    headers = request.app[HEADERS].for_reply(reply, now)
+    headers = app[HEADERS].for_reply(reply, now)
     if request.headers.get("If-None-Match") == headers["ETag"]:
+        del headers["Content-Type"]
         return web.Response(status=304, headers=headers)
-    return _ocsp(reply.body, headers)
+    return web.Response(body=reply.body, headers=headers)
 
 
 def caching_headers(reply: Reply, now: datetime) -> dict[str, str]:
@@ -152,11 +162,12 @@ class HeaderCache:
             if len(self._static) >= self._limit:
                 self._static.clear()  # rebuilt from the requests that come next
             self._static[reply.body] = (full["Last-Modified"], full["Expires"], full["ETag"])
-            return full
+            return {**full, "Content-Type": CONTENT_TYPE}
         max_age = max(0, int((reply.next_update - now).total_seconds()))
         return {
             "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
             "Last-Modified": static[0],
             "Expires": static[1],
             "ETag": static[2],
+            "Content-Type": CONTENT_TYPE,
         }

@@ -84,7 +84,7 @@ async def metrics(request: web.Request) -> web.Response:
     refresh_source_gauges(
         app[keys.METRICS],
         app[keys.BOARD],
-        app[keys.PARTNERS],
+        app[keys.PARTNERS].current,
         app[keys.CLOCK].now(),
         app[keys.CACHE],
     )
@@ -114,7 +114,7 @@ async def page(request: web.Request) -> web.Response:
     app = request.app
     now = app[keys.CLOCK].now()
     data = partners_json(
-        app[keys.PARTNERS], app[keys.CACHE], app[keys.BOARD], now, app[keys.ANSWERS].health
+        app[keys.PARTNERS].current, app[keys.CACHE], app[keys.BOARD], now, app[keys.ANSWERS].health
     )
     text = render_page(data, now, refresh_interval(request.query.get("refresh")))
     # the CSP allows exactly the page's own inline style and script (by hash): see page.py

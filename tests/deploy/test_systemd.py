@@ -57,3 +57,8 @@ def test_the_unit_runs_unprivileged_and_hardened():
         "MemoryDenyWriteExecute": "yes",
     }
     assert {key: service.get(key) for key in expected} == expected
+
+
+def test_systemctl_reload_sends_sighup():
+    """`systemctl reload revocd` re-reads the configuration live (revocd/reload.py)."""
+    assert _service()["ExecReload"] == "/bin/kill -HUP $MAINPID"

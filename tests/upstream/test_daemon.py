@@ -1,6 +1,7 @@
 """The daemon's wiring, in process: an OCSP-only issuer answered over the JSON API (as the
-OpenAPI document promises), its source's health in /v1/partners and /metrics, and one
-serving process whatever `workers` says while upstream answers live in the primary."""
+OpenAPI document promises), its source's health in /v1/partners and /metrics, and replica
+processes kept for `workers = 2` (they copy the upstream answers: tests/e2e/
+test_replicas_upstream.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from structlog.testing import capture_logs
 
 from revocd.config import load_config
 from revocd.daemon import REPLICAS, Overrides, build_app
@@ -75,13 +75,11 @@ async def test_json_answers_partners_and_metrics(
     good = await rig.serve(respond(rig))
     bad = await rig.serve(respond(rig))
     config = load_config(config_for(tmp_path, rig, good.url, bad.url))
-    with capture_logs() as logs:
-        app = build_app(
-            config,
-            Overrides(clock=rig.clock, executor_factory=lambda: ThreadPoolExecutor(1)),
-        )
-    assert REPLICAS not in app  # served by one process
-    assert any(e["event"] == "workers_reduced" for e in logs)
+    app = build_app(
+        config,
+        Overrides(clock=rig.clock, executor_factory=lambda: ThreadPoolExecutor(1)),
+    )
+    assert REPLICAS in app  # replicas serve upstream answers too (started by serve())
     client: TestClient[Any, Any] = await aiohttp_client(app)
     await ready(client)
 

@@ -126,3 +126,47 @@ async def test_persist_failure_means_the_answer_is_not_served(rig: Rig) -> None:
 
 def rig_signer(rig: Rig) -> Signer:
     return Signer(rig.pki.ca.cert, rig.pki.ca.key, embed=False)  # type: ignore[arg-type]
+
+
+class _Recorder:
+    """An AlertSink that keeps what it is given (the delivery is tests/alerts' business)."""
+
+    def __init__(self) -> None:
+        self.sent: list = []  # type: ignore[type-arg]
+
+    def send(self, alert) -> None:  # type: ignore[no-untyped-def]
+        self.sent.append(alert)
+
+
+async def test_a_failing_responder_fires_one_alert_resolved_on_recovery(rig: Rig) -> None:
+    sink = _Recorder()
+    events = Events(Metrics(), clock=ManualClock(NOW), sink=sink)  # type: ignore[arg-type]
+    rig.upstream.health.on_change.append(events.upstream_health_changed)
+    state = {"broken": True}
+
+    async def behave(request):  # type: ignore[no-untyped-def]
+        return await (respond(rig, nonce="wrong") if state["broken"] else respond(rig))(request)
+
+    server = await rig.serve(behave)
+    issuer = rig.issuer(server.url)
+    for value in (1, 2):  # the same failure twice: one alert
+        rig.clock.advance(seconds=31)
+        await rig.cache.lookup(issuer, POLICY, serial(value))
+    assert len(sink.sent) == 1
+    firing = sink.sent[0]
+    assert dict(firing.labels) == {
+        "alertname": "RevocdUpstreamFailing",
+        "severity": "warning",
+        "partner": "partner",
+        "issuer": issuer.name,
+        "source": server.url,
+    }
+    assert firing.annotations["reason"] == "nonce_mismatch"
+    assert firing.ends_at is None
+    state["broken"] = False
+    rig.clock.advance(seconds=31)
+    await rig.cache.lookup(issuer, POLICY, serial(3))
+    assert len(sink.sent) == 2
+    resolved = sink.sent[1]
+    assert resolved.labels == firing.labels
+    assert resolved.ends_at == NOW
