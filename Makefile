@@ -29,6 +29,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/crl_ingest.py
+	$(BIN)/python bench/ocsp_serve.py
+	$(BIN)/python bench/upstream.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

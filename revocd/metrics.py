@@ -25,37 +25,46 @@ class Metrics:
         r = self.registry
         self.crl_fetch_total = Counter(
             "revocd_crl_fetch_total",
-            "CRL poll attempts by outcome (accepted, unchanged, rejected, failed).",
+            "CRL poll attempts by outcome (accepted, unchanged, rejected, failed). Alert on "
+            "failed + rejected without accepted/unchanged for longer than [alerts] "
+            "failing_after (RevocdSourceFailing).",
             [*SOURCE_LABELS, "outcome"],
             registry=r,
         )
         self.crl_rejected_total = Counter(
             "revocd_crl_rejected_total",
-            "CRLs refused, by reason (bad_signature, rollback, oversize, ...).",
+            "CRLs refused, by reason (bad_signature, rollback, oversize, ...). Alert on any "
+            "increase (RevocdCrlRejected): rollback, equivocation and bad_signature may be "
+            "attacks.",
             [*SOURCE_LABELS, "reason"],
             registry=r,
         )
         self.source_freshness = Gauge(
             "revocd_source_freshness",
-            "1 for the source's current freshness state (fresh, stale, expired, none), else 0.",
+            "1 for the source's current freshness state (fresh, stale, expired, none), else 0. "
+            "Alert (warning) on stale: the partner is late; (critical) on expired: its "
+            "issuer's answers are unknown unless another source is usable.",
             [*SOURCE_LABELS, "state"],
             registry=r,
         )
         self.source_failing = Gauge(
             "revocd_source_failing",
-            "1 when the source's last fetch failed or its CRL was rejected.",
+            "1 when the source's last fetch failed or its CRL was rejected. Alert when it "
+            "stays 1 for 15 minutes (RevocdSourceFailing); one failed poll is not news.",
             SOURCE_LABELS,
             registry=r,
         )
         self.source_last_success = Gauge(
             "revocd_source_last_success_timestamp_seconds",
-            "When the source last answered with an acceptable (or unchanged) CRL.",
+            "When the source last answered with an acceptable (or unchanged) CRL. Alert "
+            "when time() minus it exceeds a few poll intervals.",
             SOURCE_LABELS,
             registry=r,
         )
         self.crl_next_update = Gauge(
             "revocd_crl_next_update_timestamp_seconds",
-            "nextUpdate of the source's last accepted CRL.",
+            "nextUpdate of the source's last accepted CRL. Past it the source is stale; "
+            "alert when time() passes it (RevocdSourceStale).",
             SOURCE_LABELS,
             registry=r,
         )
@@ -78,19 +87,22 @@ class Metrics:
         self.issuer_revoked = Gauge(
             "revocd_issuer_revoked_entries",
             "Serials revocd answers revoked for the issuer: the newest CRL's entries plus the "
-            "revocations kept from earlier CRLs (sticky). A sudden drop is worth a look.",
+            "revocations kept from earlier CRLs (sticky). It never drops unless a hold is "
+            "released: alert on any decrease larger than a few entries.",
             ["partner", "issuer"],
             registry=r,
         )
         self.crl_number = Gauge(
             "revocd_crl_number",
-            "CRL number of the source's last accepted CRL (if it has one).",
+            "CRL number of the source's last accepted CRL (if it has one). It only grows: "
+            "a CRL with a lower one is rejected as rollback. No alert of its own.",
             SOURCE_LABELS,
             registry=r,
         )
         self.crl_entries = Gauge(
             "revocd_crl_entries",
-            "Entries in the source's last accepted CRL.",
+            "Entries in the source's last accepted CRL. A jump of an order of magnitude "
+            "(mass revocation, or a partial CRL) deserves a look; no fixed alert threshold.",
             SOURCE_LABELS,
             registry=r,
         )
@@ -111,7 +123,8 @@ class Metrics:
         )
         self.alerts_sent_total = Counter(
             "revocd_alerts_sent_total",
-            "Alerts (firing, re-sent or resolved) that an Alertmanager accepted.",
+            "Alerts (firing, re-sent or resolved) that an Alertmanager accepted. No alert "
+            "of its own: see alerts_failed and alerts_dropped.",
             ["alertmanager"],
             registry=r,
         )
@@ -131,7 +144,8 @@ class Metrics:
         )
         self.status_requests_total = Counter(
             "revocd_status_requests_total",
-            "Status answers given, by API (json) and status (good, revoked, unknown, error).",
+            "Status answers given, by API (json) and status (good, revoked, unknown, error). "
+            "Alert when the unknown share rises: relying parties get no usable answer.",
             ["api", "status"],
             registry=r,
         )
@@ -147,7 +161,8 @@ class Metrics:
             "revocd_ocsp_presigned_total",
             "Successful OCSP answers without a nonce, by whether a pre-signed response was "
             "reused (hit) or a signature was made (miss). A low hit ratio with steady traffic "
-            "means max_presigned is too small or the evidence changes very often.",
+            "means max_presigned is too small or the evidence changes very often: alert when "
+            "the hit ratio stays below 0.9 under steady traffic.",
             ["result"],
             registry=r,
         )
@@ -163,7 +178,7 @@ class Metrics:
         self.upstream_coalesced_total = Counter(
             "revocd_upstream_coalesced_total",
             "Relying-party lookups that waited on an upstream OCSP request already in flight "
-            "for the same serial instead of sending their own.",
+            "for the same serial instead of sending their own. Informational: no alert.",
             ["partner", "issuer"],
             registry=r,
         )
@@ -177,7 +192,8 @@ class Metrics:
         self.evidence_conflicts_total = Counter(
             "revocd_evidence_conflicts_total",
             "Serials a CRL lists as revoked while the partner's OCSP responder says good "
-            "(answered revoked; each logged once as evidence_conflict).",
+            "(answered revoked; each logged once as evidence_conflict). Alert on any "
+            "increase: the partner's two channels disagree.",
             ["partner", "issuer"],
             registry=r,
         )
@@ -192,7 +208,8 @@ class Metrics:
         )
         self.config_last_reload_success = Gauge(
             "revocd_config_last_reload_success_timestamp_seconds",
-            "When the configuration was last loaded successfully (start-up or reload).",
+            "When the configuration was last loaded successfully (start-up or reload). No "
+            "alert of its own: RevocdConfigReloadFailed watches failed reloads.",
             registry=r,
         )
         self._ocsp_children: dict[tuple[str, str], Any] = {}

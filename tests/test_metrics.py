@@ -50,3 +50,14 @@ def test_without_replicas_it_is_the_plain_exposition():
     assert samples(merged_exposition(metrics.registry, [])) == samples(
         generate_latest(metrics.registry)
     )
+
+
+def test_every_metric_says_what_it_means_and_what_to_alert_on():
+    """Operators read HELP in Prometheus and Grafana: each one names an alert threshold
+    (or says there is none), so nobody has to guess what is worth paging on."""
+    silent = [
+        family.name
+        for family in Metrics().registry.collect()
+        if "alert" not in family.documentation.lower()
+    ]
+    assert silent == []

@@ -81,11 +81,12 @@ def make_session(
         # Only Transport's own deadline applies; aiohttp's 5-minute default would cut a
         # partner whose configured timeout is longer.
         timeout=aiohttp.ClientTimeout(total=None),
-        # A few connections per host is polite to a partner's distribution point and
-        # enough for its mirrors and shards; keep-alive makes re-polls cheap.
+        # No pool-wide caps: each source bounds itself (one CRL fetch at a time; at most
+        # `ocsp_concurrency` OCSP queries), and a pool cap below that bound would silently
+        # override it. Keep-alive makes re-polls and repeated queries cheap.
         connector=aiohttp.TCPConnector(
-            limit=100,
-            limit_per_host=8,
+            limit=0,
+            limit_per_host=0,
             ttl_dns_cache=60,
             ssl=ssl_context if ssl_context is not None else True,
         ),

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +44,28 @@ NOT_READY = {"error": "not_ready", "message": "the store is still loading; retry
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/status/{issuer}/{serial}", status_one)
-    app.router.add_post("/v1/status", status_batch)
-    app.router.add_get("/v1/partners", partners)
+    app.router.add_get("/v1/status/{issuer}/{serial}", _timed(status_one))
+    app.router.add_post("/v1/status", _timed(status_batch))
+    app.router.add_get("/v1/partners", _timed(partners))
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _timed(handler: Handler) -> Handler:
+    """Latency of the JSON API in revocd_request_duration_seconds{api="json"}, errors
+    included (they are answers too)."""
+
+    async def timed(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            request.app[keys.METRICS].request_seconds.labels("json").observe(
+                time.perf_counter() - started
+            )
+
+    return timed
 
 
 def _serial(text: str) -> bytes:

@@ -115,6 +115,8 @@ async def test_status_answers_are_counted(client: Client) -> None:
         if name == "revocd_status_requests_total"
     }
     assert counted == {"revoked": 1, "good": 1, "unknown": 1, "error": 2}
+    # every JSON request's latency is observed, errors included
+    assert got[("revocd_request_duration_seconds_count", frozenset({("api", "json")}))] == 5
 
 
 async def test_openapi_document(client: Client) -> None:
