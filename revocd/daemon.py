@@ -50,7 +50,7 @@ from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
 from revocd.reload import Reloader, Wiring
-from revocd.replicas import Replicas
+from revocd.replicas import Replicas, listen_sockets
 from revocd.sdnotify import Notifier
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
@@ -355,16 +355,22 @@ async def serve(
     try:
         if replicas is not None:
             refuse_if_taken(host, config.server.port)
-        site = web.TCPSite(
-            runner, host, config.server.port, reuse_address=True, reuse_port=replicas is not None
-        )
-        await site.start()
+        shared: list[socket.socket] = []
+        if replicas is None:
+            await web.TCPSite(runner, host, config.server.port, reuse_address=True).start()
+        else:
+            # One accept queue for every process: whichever is free takes the next
+            # connection (per-process SO_REUSEPORT queues let one process's queue grow
+            # while another idles: a long latency tail with a connection per request).
+            shared = listen_sockets(host, config.server.port, reuse_port=False)
+            for sock in shared:
+                await web.SockSite(runner, sock).start()
     except OSError as error:
         await runner.cleanup()
         raise RevocdError(f"cannot listen on {config.server.listen}: {error.strerror}") from error
     port = _bound_port(runner) or config.server.port
     if replicas is not None:
-        await replicas.start(host, port, log_format, log_level)
+        await replicas.start(host, port, log_format, log_level, sockets=shared)
     log.info(
         "listening", url=f"http://{_host_for_url(host)}:{port}/", workers=1 + len(replicas or ())
     )

@@ -1,8 +1,9 @@
 """Serving from every core: replica processes that answer from copies of the cache.
 
 One Python process serves ~13,000 pre-signed OCSP answers a second; the machine has more
-cores than that. So `[server] workers = N` runs N processes that all accept on the same
-address (SO_REUSEPORT: the kernel spreads connections evenly between them):
+cores than that. So `[server] workers = N` runs N processes that all accept from the
+primary's listening socket (one accept queue: whichever process is free takes the next
+connection):
 
 - the *primary* (`revocd run`) does everything it does alone: polls, verifies, persists,
   serves; and it streams every change of its status cache and source board to
@@ -90,7 +91,7 @@ BACKLOG = 128  # aiohttp's default
 @dataclass(frozen=True)
 class ReplicaSpec:
     """What a replica process needs to start: it reads the same config file itself, and
-    accepts on listening sockets the primary made for its number (`listen_sockets`)."""
+    accepts on the listening sockets the primary passes it (its own, shared by all)."""
 
     config_path: Path
     host: str
@@ -149,6 +150,9 @@ class Replicas:
         # replacement accepts from the same accept queue, so `restart_all` loses none of
         # the connections the kernel queued for the replica it replaces.
         self._sockets: dict[int, list[socket.socket]] = {}
+        # Or the primary's own listening sockets, shared by every process (`start`): one
+        # accept queue, so whichever process is free takes the next connection.
+        self._shared: list[socket.socket] = []
         self._upstream: UpstreamCache | None = None
         self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
         self._lookups: set[asyncio.Task[None]] = set()
@@ -182,8 +186,12 @@ class Replicas:
         log_format: str,
         log_level: str,
         timeout: float = LISTEN_TIMEOUT,
+        sockets: list[socket.socket] | None = None,
     ) -> None:
-        """Start every replica on host:port and wait (up to `timeout`) until each listens."""
+        """Start every replica on host:port and wait (up to `timeout`) until each listens.
+        With `sockets` (the primary's listening sockets), every replica accepts from them
+        too; without, each replica number gets sockets of its own on the port."""
+        self._shared = list(sockets or [])
         self._specs = [
             ReplicaSpec(self._config_path, host, port, number, log_format, log_level)
             for number in range(1, self._count + 1)
@@ -258,7 +266,8 @@ class Replicas:
                 await task
         for sockets in self._sockets.values():
             for sock in sockets:
-                sock.close()
+                if sock not in self._shared:  # the primary's server closes its own
+                    sock.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def _broadcast(self, message: Message) -> None:
@@ -289,8 +298,9 @@ class Replicas:
                 return
             # connections queued for it are lost (reset) as they were when it died; new
             # ones go to the other processes until its replacement listens
-            for sock in self._sockets[spec.number]:
-                sock.close()
+            for sock in self._sockets.get(spec.number, []):
+                if sock not in self._shared:  # the shared ones belong to the primary
+                    sock.close()
             log.error(
                 "replica_exited",
                 replica=spec.number,
@@ -305,9 +315,10 @@ class Replicas:
             link = self._spawn(spec)
 
     def _spawn(self, spec: ReplicaSpec) -> _Link:
-        sockets = self._sockets.get(spec.number, [])
+        sockets = self._shared or self._sockets.get(spec.number, [])
         if not sockets or any(sock.fileno() == -1 for sock in sockets):  # new, or closed
-            sockets = self._sockets[spec.number] = listen_sockets(spec.host, spec.port)
+            sockets = listen_sockets(spec.host, spec.port)
+        self._sockets[spec.number] = sockets
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
@@ -411,16 +422,18 @@ class Replicas:
         link.outbox.put_nowait(("upstream_result", number, result))
 
 
-def listen_sockets(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets on host:port that share the port (SO_REUSEPORT), one per address
-    `host` resolves to, as asyncio's `create_server` makes them."""
+def listen_sockets(host: str, port: int, *, reuse_port: bool = True) -> list[socket.socket]:
+    """Listening sockets on host:port, one per address `host` resolves to, as asyncio's
+    `create_server` makes them; with `reuse_port`, sockets that share the port
+    (SO_REUSEPORT, each with its own accept queue)."""
     sockets: list[socket.socket] = []
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     for family, kind, proto, _, address in dict.fromkeys(infos):
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
