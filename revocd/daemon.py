@@ -353,8 +353,6 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        if replicas is not None:
-            refuse_if_taken(host, config.server.port)
         shared: list[socket.socket] = []
         if replicas is None:
             await web.TCPSite(runner, host, config.server.port, reuse_address=True).start()
@@ -362,7 +360,7 @@ async def serve(
             # One accept queue for every process: whichever is free takes the next
             # connection (per-process SO_REUSEPORT queues let one process's queue grow
             # while another idles: a long latency tail with a connection per request).
-            shared = listen_sockets(host, config.server.port, reuse_port=False)
+            shared = listen_sockets(host, config.server.port)
             for sock in shared:
                 await web.SockSite(runner, sock).start()
     except OSError as error:
@@ -370,7 +368,7 @@ async def serve(
         raise RevocdError(f"cannot listen on {config.server.listen}: {error.strerror}") from error
     port = _bound_port(runner) or config.server.port
     if replicas is not None:
-        await replicas.start(host, port, log_format, log_level, sockets=shared)
+        await replicas.start(host, port, log_format, log_level, shared)
     log.info(
         "listening", url=f"http://{_host_for_url(host)}:{port}/", workers=1 + len(replicas or ())
     )
@@ -409,16 +407,6 @@ async def serve(
         if replicas is not None:
             await replicas.stop()
         await runner.cleanup()
-
-
-def refuse_if_taken(host: str, port: int) -> None:
-    """SO_REUSEPORT would let us share a port with another revocd (same user) still
-    running, splitting its traffic. A plain bind first fails if anyone holds the port."""
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, port))
 
 
 def install_uvloop() -> None:

@@ -146,12 +146,9 @@ class Replicas:
             max_workers=max(2, 2 * count + 2), thread_name_prefix="replica-pipe"
         )
         self._supervisors: dict[int, asyncio.Task[None]] = {}
-        # Each replica number's listening sockets, made (and kept open) by the primary: a
-        # replacement accepts from the same accept queue, so `restart_all` loses none of
-        # the connections the kernel queued for the replica it replaces.
-        self._sockets: dict[int, list[socket.socket]] = {}
-        # Or the primary's own listening sockets, shared by every process (`start`): one
-        # accept queue, so whichever process is free takes the next connection.
+        # The primary's listening sockets, inherited by every replica: one accept queue,
+        # so whichever process is free takes the next connection, and a replica that stops
+        # (or dies) takes no queued connection with it.
         self._shared: list[socket.socket] = []
         self._upstream: UpstreamCache | None = None
         self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
@@ -185,13 +182,12 @@ class Replicas:
         port: int,
         log_format: str,
         log_level: str,
+        sockets: list[socket.socket],
         timeout: float = LISTEN_TIMEOUT,
-        sockets: list[socket.socket] | None = None,
     ) -> None:
-        """Start every replica on host:port and wait (up to `timeout`) until each listens.
-        With `sockets` (the primary's listening sockets), every replica accepts from them
-        too; without, each replica number gets sockets of its own on the port."""
-        self._shared = list(sockets or [])
+        """Start every replica accepting on `sockets` (the primary's listening sockets for
+        host:port) and wait (up to `timeout`) until each listens."""
+        self._shared = list(sockets)
         self._specs = [
             ReplicaSpec(self._config_path, host, port, number, log_format, log_level)
             for number in range(1, self._count + 1)
@@ -264,10 +260,6 @@ class Replicas:
         for task in [*self._supervisors.values(), *self._lookups]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for sockets in self._sockets.values():
-            for sock in sockets:
-                if sock not in self._shared:  # the primary's server closes its own
-                    sock.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def _broadcast(self, message: Message) -> None:
@@ -296,11 +288,7 @@ class Replicas:
                 return
             if self._stopping.is_set():
                 return
-            # connections queued for it are lost (reset) as they were when it died; new
-            # ones go to the other processes until its replacement listens
-            for sock in self._sockets.get(spec.number, []):
-                if sock not in self._shared:  # the shared ones belong to the primary
-                    sock.close()
+            # the other processes take its share of the accept queue until it is back
             log.error(
                 "replica_exited",
                 replica=spec.number,
@@ -315,15 +303,11 @@ class Replicas:
             link = self._spawn(spec)
 
     def _spawn(self, spec: ReplicaSpec) -> _Link:
-        sockets = self._shared or self._sockets.get(spec.number, [])
-        if not sockets or any(sock.fileno() == -1 for sock in sockets):  # new, or closed
-            sockets = listen_sockets(spec.host, spec.port)
-        self._sockets[spec.number] = sockets
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
             target=replica_main,
-            args=(spec, theirs, sockets, self._cache.ready),
+            args=(spec, theirs, self._shared, self._cache.ready),
             name=f"revocd replica {spec.number}",
         )
         process.daemon = True
@@ -422,18 +406,16 @@ class Replicas:
         link.outbox.put_nowait(("upstream_result", number, result))
 
 
-def listen_sockets(host: str, port: int, *, reuse_port: bool = True) -> list[socket.socket]:
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
     """Listening sockets on host:port, one per address `host` resolves to, as asyncio's
-    `create_server` makes them; with `reuse_port`, sockets that share the port
-    (SO_REUSEPORT, each with its own accept queue)."""
+    `create_server` makes them. No SO_REUSEPORT: a port someone holds is refused (bind
+    fails), never silently shared with, say, a revocd still running."""
     sockets: list[socket.socket] = []
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     for family, kind, proto, _, address in dict.fromkeys(infos):
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -594,7 +576,7 @@ async def _serve_replica(
     threading.Thread(target=read_pipe, name="replica-receive", daemon=True).start()
     if after_ready:
         await ready_or_stop.wait()
-    for sock in sockets:  # the primary's, shared with this number's next replica
+    for sock in sockets:  # the primary's, shared by every process
         await web.SockSite(runner, sock).start()
     sender.send(("listening", os.getpid()))
     log.info("replica_listening", replica=spec.number, pid=os.getpid())

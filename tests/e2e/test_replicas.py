@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def answer(url: str, serial: str, timeout: float = 5) -> str:
-    """One status answer over a new connection (SO_REUSEPORT spreads those by 4-tuple)."""
+    """One status answer over a new connection (whichever process is free accepts it)."""
     with urllib.request.urlopen(f"{url}/v1/status/acme-issuing/{serial}", timeout=timeout) as r:
         return str(json.loads(r.read())["status"])
 

@@ -31,7 +31,7 @@ from revocd.config import load_config
 from revocd.daemon import REPLICAS, build_app
 from revocd.ocsp.asn1 import OcspRequest
 from revocd.ocsp.signing import Signer
-from revocd.replicas import RESTART_BACKOFF
+from revocd.replicas import RESTART_BACKOFF, listen_sockets
 from revocd.serials import content_from_int
 from revocd.upstream.client import build_request
 from tests.support.daemon import RunningDaemon
@@ -132,7 +132,7 @@ name = "initech"
 
 
 def status(url: str, serial: int, timeout: float = 10) -> dict[str, Any]:
-    """One JSON answer over a new connection (SO_REUSEPORT spreads those by 4-tuple)."""
+    """One JSON answer over a new connection (whichever process is free accepts it)."""
     with urllib.request.urlopen(f"{url}/v1/status/{ISSUER}/{serial:x}", timeout=timeout) as r:
         return dict(json.loads(r.read()))
 
@@ -147,7 +147,7 @@ def ocsp_post(url: str, request: bytes, timeout: float) -> bytes:
 
 def from_replica(ask: Any, *args: Any, timeout: float = 0.5) -> Any:
     """`ask(*args, timeout)` until a connection reaches the replica (the primary is stopped:
-    connections the kernel gives it time out)."""
+    a connection it took just before stopping times out)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, urllib.error.URLError):
@@ -287,11 +287,12 @@ async def test_restart_all_replaces_every_replica_without_a_failed_request(
             after += restarted.is_set()
 
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0, reuse_address=True, reuse_port=True)
-        await site.start()
+        shared = listen_sockets("127.0.0.1", 0)  # as daemon.serve does
+        for sock in shared:
+            await web.SockSite(runner, sock).start()
         port = runner.addresses[0][1]
         url = f"http://127.0.0.1:{port}"
-        await replicas.start("127.0.0.1", port, "json", "warning")
+        await replicas.start("127.0.0.1", port, "json", "warning", shared)
         before = replicas.pids
         assert len(before) == 2
 
@@ -337,10 +338,11 @@ async def test_restart_all_replaces_a_replica_waiting_to_be_restarted(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0, reuse_address=True, reuse_port=True)
-        await site.start()
+        shared = listen_sockets("127.0.0.1", 0)  # as daemon.serve does
+        for sock in shared:
+            await web.SockSite(runner, sock).start()
         port = runner.addresses[0][1]
-        await replicas.start("127.0.0.1", port, "json", "critical")
+        await replicas.start("127.0.0.1", port, "json", "critical", shared)
         (dead,) = replicas.pids
         os.kill(dead, signal.SIGKILL)
         async with asyncio.timeout(10):
