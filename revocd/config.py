@@ -171,6 +171,10 @@ class Config:
         """Every source (CRL URLs, then OCSP URLs, issuer by issuer), in file order."""
         return tuple(source for issuer in self.issuers() for source in issuer.sources)
 
+    def policies(self) -> dict[str, Policy]:
+        """Each issuer's policy (its partner's), by issuer name."""
+        return {i.name: p.policy for p in self.partners for i in p.issuers}
+
 
 def load_config(path: Path) -> Config:
     """Parse and validate `path`. Raises ConfigError (ConfigProblems) listing every problem."""

@@ -148,10 +148,6 @@ def build_signers(config: Config) -> dict[str, Signer]:
     return signers
 
 
-def issuer_policies(config: Config) -> dict[str, Policy]:
-    return {i.name: p.policy for p in config.partners for i in p.issuers}
-
-
 def responder_policy(config: Config) -> ResponderPolicy:
     if config.responder is None:
         return ResponderPolicy()
@@ -164,7 +160,7 @@ def build_responder(
     answers: Answers | None = None,
     signers: dict[str, Signer] | None = None,
 ) -> Responder:
-    grace = {i.name: p.policy.grace for p in config.partners for i in p.issuers}
+    grace = {name: policy.grace for name, policy in config.policies().items()}
     if signers is None:
         signers = build_signers(config)
     return Responder(cache, signers, grace, responder_policy(config), answers=answers)
@@ -219,7 +215,7 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
     extra = overrides or Overrides()
     clock = extra.clock or SystemClock()
     cache = StatusCache(config.partners)
-    policies = issuer_policies(config)  # a reload updates it in place
+    policies = config.policies()  # a reload updates it in place
     answers = Answers(cache, policies)
     signers = build_signers(config)
     board = SourceBoard(source for issuer in config.issuers() for source in issuer.sources)

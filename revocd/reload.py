@@ -45,6 +45,7 @@ from revocd.model import Issuer, Policy, Source, SourceKind
 from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer
 from revocd.poll.poller import Poller
+from revocd.replicas import Replicas
 from revocd.store.base import Store, StoredUpstream
 from revocd.upstream.cache import UpstreamCache
 from revocd.upstream.health import SourceHealth
@@ -211,7 +212,7 @@ class Reloader:
         events: Events,
         metrics: Metrics,
         clock: Clock,
-        replicas: object | None = None,
+        replicas: Replicas | None = None,
         load: Callable[[Path], Config] = load_config,
     ) -> None:
         self.config = config
@@ -278,15 +279,14 @@ class Reloader:
         # ---- one step, no await: every request sees the old federation or the new one
         switched = self._poller.switch(staged)
         self._policies.clear()
-        self._policies.update({i.name: p.policy for p in new.partners for i in p.issuers})
-        gone = {i.name for i in self.config.issuers()} - {i.name for i in new.issuers()}
-        forget = gone | set(changes.issuers_replaced)
+        self._policies.update(new.policies())
+        forget = set(changes.issuers_removed) | set(changes.issuers_replaced)
         forget |= {
             name
             for name in set(signers) | set(self._signers)
             if not same_signer(signers.get(name), self._signers.get(name))
         }
-        grace = {i.name: p.policy.grace for p in new.partners for i in p.issuers}
+        grace = {name: policy.grace for name, policy in self._policies.items()}
         self._responder.reconfigure(signers, grace, self._wiring.responder_policy(new), forget)
         self._signers = signers
         self._partners.current = new.partners
@@ -305,16 +305,5 @@ class Reloader:
         await self._poller.follow(switched)
 
     async def _restart_replicas(self) -> None:
-        replicas = self._replicas
-        if replicas is None:
-            return
-        restart = getattr(replicas, "restart_all", None)
-        if restart is None:  # an older Replicas: they serve the old partner list
-            log.warning(
-                "reload_needs_restart",
-                keys=["server.workers"],
-                detail="replica processes cannot be restarted one by one in this version; "
-                "they keep the configuration they started with until revocd restarts",
-            )
-            return
-        await restart()
+        if self._replicas is not None:  # they re-read the file: the new partner list
+            await self._replicas.restart_all()

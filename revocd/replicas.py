@@ -488,7 +488,7 @@ class _Sender:
 async def _serve_replica(
     spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket], after_ready: bool
 ) -> None:
-    from revocd.daemon import build_responder, issuer_policies, upstream_targets
+    from revocd.daemon import build_responder, upstream_targets
     from revocd.web.app import make_app
 
     config = load_config(spec.config_path)
@@ -511,7 +511,7 @@ async def _serve_replica(
         finally:
             del scrapes[number]
 
-    policies = issuer_policies(config)
+    policies = config.policies()
     health = HealthBoard(
         s for i, _ in upstream_targets(config) for s in i.sources if s.kind is SourceKind.OCSP
     )
