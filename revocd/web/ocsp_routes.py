@@ -110,8 +110,8 @@ def decode_get(raw_path: str) -> bytes | None:
 
 
 async def get(request: web.Request) -> web.Response:
-    # The hot path of a busy responder (most relying parties use GET): app looked up once,
-    # headers built whole (Content-Type included) so aiohttp copies them once.
+    # The hot path of a busy responder (most relying parties use GET): headers are built
+    # whole (Content-Type included), so aiohttp copies them once.
     started = time.perf_counter()
     app = request.app
     path = request.raw_path
@@ -119,12 +119,7 @@ async def get(request: web.Request) -> web.Response:
     data = decode_get(raw.split("?", 1)[0])
     now = app[keys.CLOCK].now()
     reply = MALFORMED if data is None else await app[RESPONDER].respond(data, now)
-    app[keys.METRICS].count_ocsp(
-        "GET",
-        STATUS_LABELS[reply.status],
-        reply.presigned if reply.cacheable else None,
-        time.perf_counter() - started,
-    )
+    _record(request, reply.status, started, reply)
     if not reply.cacheable:
         return _ocsp(reply.body, {"Cache-Control": "no-store"})
     headers = app[HEADERS].for_reply(reply, now)
