@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -64,6 +63,7 @@ from revocd.upstream.query import Upstream
 from revocd.upstream.verify import UpstreamAnswer
 from revocd.web import keys
 from revocd.web.app import make_app
+from revocd.web.hot_get import start_site
 from revocd.web.ops_routes import refresh_source_gauges
 
 log = structlog.get_logger("revocd.daemon")
@@ -349,16 +349,12 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        shared: list[socket.socket] = []
-        if replicas is None:
-            await web.TCPSite(runner, host, config.server.port, reuse_address=True).start()
-        else:
-            # One accept queue for every process: whichever is free takes the next
-            # connection (per-process SO_REUSEPORT queues let one process's queue grow
-            # while another idles: a long latency tail with a connection per request).
-            shared = listen_sockets(host, config.server.port)
-            for sock in shared:
-                await web.SockSite(runner, sock).start()
+        # One accept queue for every process: whichever is free takes the next
+        # connection (per-process SO_REUSEPORT queues let one process's queue grow
+        # while another idles: a long latency tail with a connection per request).
+        shared = listen_sockets(host, config.server.port)
+        for sock in shared:
+            await start_site(runner, sock)  # GET /ocsp's hot path in front (web/hot_get.py)
     except OSError as error:
         await runner.cleanup()
         raise RevocdError(f"cannot listen on {config.server.listen}: {error.strerror}") from error

@@ -186,13 +186,16 @@ class Replicas:
         timeout: float = LISTEN_TIMEOUT,
     ) -> None:
         """Start every replica accepting on `sockets` (the primary's listening sockets for
-        host:port) and wait (up to `timeout`) until each listens."""
+        host:port). When the primary is ready, wait (up to `timeout`) until each listens;
+        before that, each listens once it holds the snapshot and the primary's `ready`."""
         self._shared = list(sockets)
         self._specs = [
             ReplicaSpec(self._config_path, host, port, number, log_format, log_level)
             for number in range(1, self._count + 1)
         ]
         links = [self._start_supervising(spec) for spec in self._specs]
+        if not self._cache.ready:
+            return  # each replica listens once the primary is ready (replica_main)
         waits = [link.listening.wait() for link in links]
         try:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
@@ -307,7 +310,7 @@ class Replicas:
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
             target=replica_main,
-            args=(spec, theirs, self._shared, self._cache.ready),
+            args=(spec, theirs, self._shared),
             name=f"revocd replica {spec.number}",
         )
         process.daemon = True
@@ -440,12 +443,11 @@ def _recv_or_none(conn: Connection) -> Message | None:
 # --- the replica process ---------------------------------------------------------------
 
 
-def replica_main(
-    spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket], after_ready: bool
-) -> None:
-    """Entry point of a replica process (spawned: a fresh interpreter). `after_ready`: the
-    primary serves answers already, so accept only once the snapshot is in (a replacement
-    must not answer `not_ready` where the process it replaces answered)."""
+def replica_main(spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket]) -> None:
+    """Entry point of a replica process (spawned: a fresh interpreter). It accepts only
+    once it holds the primary's snapshot and the primary is ready: until then the primary
+    answers alone, so no connection meets a replica that would say `not_ready` (or worse,
+    miss evidence) where the primary, already ready, would have answered."""
     from revocd.daemon import die_with_parent, install_uvloop
 
     die_with_parent()
@@ -453,7 +455,7 @@ def replica_main(
     logs.configure(spec.log_format, spec.log_level)
     install_uvloop()
     try:
-        asyncio.run(_serve_replica(spec, conn, sockets, after_ready))
+        asyncio.run(_serve_replica(spec, conn, sockets))
     except Exception:
         log.exception("replica_failed", replica=spec.number)
         raise SystemExit(1) from None
@@ -485,11 +487,10 @@ class _Sender:
                 return  # the primary is gone: the reader stops the replica
 
 
-async def _serve_replica(
-    spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket], after_ready: bool
-) -> None:
+async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[socket.socket]) -> None:
     from revocd.daemon import build_responder, upstream_targets
     from revocd.web.app import make_app
+    from revocd.web.hot_get import start_site
 
     config = load_config(spec.config_path)
     cache = StatusCache(config.partners)
@@ -574,10 +575,9 @@ async def _serve_replica(
         loop.call_soon_threadsafe(halt)  # the primary is gone
 
     threading.Thread(target=read_pipe, name="replica-receive", daemon=True).start()
-    if after_ready:
-        await ready_or_stop.wait()
+    await ready_or_stop.wait()
     for sock in sockets:  # the primary's, shared by every process
-        await web.SockSite(runner, sock).start()
+        await start_site(runner, sock)
     sender.send(("listening", os.getpid()))
     log.info("replica_listening", replica=spec.number, pid=os.getpid())
 

@@ -132,17 +132,24 @@ class Responder:
     async def respond(self, data: bytes, now: datetime) -> Reply:
         if not self._cache.ready:
             return Reply(error_response(ResponseStatus.TRY_LATER), ResponseStatus.TRY_LATER)
+        return self.presigned_reply(data, now) or await self._respond(data, now)
+
+    def presigned_reply(self, data: bytes, now: datetime) -> Reply | None:
+        """The pre-signed response to exactly these request bytes, if one is still in
+        force; None when the request must go through `respond`. Never signs, never waits:
+        the hot path (web/hot_get.py) calls it straight from a connection's protocol."""
         known = self._by_request.get(data)
-        if known is not None:
-            targets, signed_from, reply = known
-            if (
-                reply.next_update is not None
-                and now < reply.next_update
-                and _same(self._identity(targets), signed_from)
-            ):
-                self._by_request.move_to_end(data)
-                return reply
-        return await self._respond(data, now)
+        if known is None or not self._cache.ready:
+            return None
+        targets, signed_from, reply = known
+        if (
+            reply.next_update is not None
+            and now < reply.next_update
+            and _same(self._identity(targets), signed_from)
+        ):
+            self._by_request.move_to_end(data)
+            return reply
+        return None
 
     def _identity(self, targets: Targets) -> Identity:
         """The evidence objects in force now for each (issuer, serial)."""
