@@ -34,6 +34,7 @@ from revocd.ocsp.signing import Signer
 from revocd.replicas import RESTART_BACKOFF, listen_sockets
 from revocd.serials import content_from_int
 from revocd.upstream.client import build_request
+from revocd.web.hot_get import start_site
 from tests.support.daemon import RunningDaemon
 from tests.support.pki import CA, make_ca
 from tests.upstream.conftest import ScriptedUpstream, Single, forge
@@ -289,7 +290,7 @@ async def test_restart_all_replaces_every_replica_without_a_failed_request(
     try:
         shared = listen_sockets("127.0.0.1", 0)  # as daemon.serve does
         for sock in shared:
-            await web.SockSite(runner, sock).start()
+            await start_site(runner, sock)
         port = runner.addresses[0][1]
         url = f"http://127.0.0.1:{port}"
         await replicas.start("127.0.0.1", port, "json", "warning", shared)
@@ -340,7 +341,7 @@ async def test_restart_all_replaces_a_replica_waiting_to_be_restarted(
     try:
         shared = listen_sockets("127.0.0.1", 0)  # as daemon.serve does
         for sock in shared:
-            await web.SockSite(runner, sock).start()
+            await start_site(runner, sock)
         port = runner.addresses[0][1]
         await replicas.start("127.0.0.1", port, "json", "critical", shared)
         (dead,) = replicas.pids
