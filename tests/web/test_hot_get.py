@@ -290,6 +290,35 @@ async def test_shutdown_closes_kept_alive_connections(pair):
 
 
 @pytest.mark.parametrize(
+    ("version", "headers"), [("1.1", ()), ("1.0", ("Connection: keep-alive",))]
+)
+async def test_shutdown_answers_a_connection_whose_request_is_still_coming(pair, version, headers):
+    reader, writer = await asyncio.open_connection("127.0.0.1", pair.hot)
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", pair.hot)
+    idle_writer.write(get(TARGET))
+    await read_response(idle_reader)  # answered once, kept alive: closed at once on stop
+    async with asyncio.timeout(10):
+        while len(pair.site._fronts.live) < 2:  # noqa: ASYNC110 - both accepted; no event for it
+            await asyncio.sleep(0)
+    stopping = asyncio.create_task(pair.site.stop())
+    assert await asyncio.wait_for(idle_reader.read(), 10) == b""
+    assert not stopping.done()  # waits for the request the first connection owes
+    writer.write(get(TARGET, version, *headers))
+    head, body = await asyncio.wait_for(read_response(reader), 10)
+    assert head.startswith(f"HTTP/{version} 200 OK".encode())
+    if version == "1.1":
+        assert b"Connection: close\r\n" in head
+    else:
+        assert b"Connection" not in head  # HTTP/1.0 without keep-alive: the end
+    assert ocsp.load_der_ocsp_response(body).serial_number == 0x4343
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    await asyncio.wait_for(stopping, 10)
+    writer.close()
+    idle_writer.close()
+    assert pair.handovers == []
+
+
+@pytest.mark.parametrize(
     "head",
     [
         b"GET /ocsp/AA HTTP/1.1\r\nHost: x\nX: y",  # lone LF
