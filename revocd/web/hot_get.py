@@ -26,6 +26,7 @@ from datetime import datetime
 from email.utils import formatdate
 from typing import cast
 
+import structlog
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
@@ -35,6 +36,7 @@ from revocd.ocsp.responder import Reply, Responder
 from revocd.web import keys
 from revocd.web.ocsp_routes import HEADERS, RESPONDER, STATUS_LABELS, HeaderCache, decode_get
 
+log = structlog.get_logger("revocd.web")
 HEAD_LIMIT = 8192  # a GET of the largest request this path serves fits well inside
 MAX_HEADER_LINES = 32
 IDLE_TIMEOUT = 3630.0  # aiohttp's keepalive_timeout: a kept-alive front idles as long
@@ -318,7 +320,7 @@ class HotGet(asyncio.Protocol):
             request = parse_head(buffer[:end]) if end <= HEAD_LIMIT else None
             if request is not None and self._fronts.draining:
                 request = _last_on_connection(request)
-            response = None if request is None else self._path.answer(request)
+            response = None if request is None else self._answer(request)
             if request is None or response is None:
                 self._hand_over(buffer)
                 return
@@ -331,6 +333,13 @@ class HotGet(asyncio.Protocol):
                 return
             buffer = buffer[end + 4 :]
         self._buffer = b""
+
+    def _answer(self, request: HotRequest) -> bytes | None:
+        try:
+            return self._path.answer(request)
+        except Exception:  # a bug here must cost speed, never an answer: aiohttp answers
+            log.exception("hot_path_failed", target=request.target[:64])
+            return None
 
     def _hand_over(self, received: bytes) -> None:
         transport = self._transport

@@ -229,6 +229,17 @@ def test_the_hand_over_works_on_uvloop():
     uvloop.run(scenario())
 
 
+async def test_a_failure_in_the_hot_path_costs_speed_not_the_answer(pair, monkeypatch):
+    def broken(*_: object) -> bytes:
+        raise RuntimeError("a bug in the hot path")
+
+    monkeypatch.setattr(HotPath, "_render", broken)
+    reference = await exchange(pair.reference, get(TARGET))
+    hot = await exchange(pair.hot, get(TARGET))
+    assert pair.handovers == [1]  # aiohttp answered instead
+    assert without_date(hot[0]) == without_date(reference[0])
+
+
 async def test_if_none_match_is_aiohttps_304(pair):
     first = await exchange(pair.hot, get(TARGET))
     etag = next(line for line in first[0].split(b"\r\n") if line.startswith(b"ETag:")).decode()
