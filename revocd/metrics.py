@@ -288,23 +288,38 @@ def merged_exposition(own: CollectorRegistry, others: Iterable[Sequence[Metric]]
     """
     families = {family.name: family for family in own.collect()}
     for snapshot in others:
-        for family in snapshot:
-            if family.type not in ("counter", "histogram", "summary"):
-                continue
-            mine = families.setdefault(
-                family.name, Metric(family.name, family.documentation, family.type)
-            )
-            merged = {(s.name, tuple(sorted(s.labels.items()))): s for s in mine.samples}
-            for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                have = merged.get(key)
-                if have is None:
-                    merged[key] = sample
-                elif sample.name.endswith("_created"):
-                    merged[key] = have._replace(value=min(have.value, sample.value))
-                else:
-                    merged[key] = have._replace(value=have.value + sample.value)
-            mine.samples = list(merged.values())
+        _fold(families, snapshot)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families.values()))
     return generate_latest(registry)
+
+
+def summed(snapshots: Iterable[Sequence[Metric]]) -> list[Metric]:
+    """Several processes' counters and histograms as one snapshot, as merged_exposition
+    would add them: replaced replicas' last counters are kept as one sum, not one snapshot
+    per replica ever replaced."""
+    families: dict[str, Metric] = {}
+    for snapshot in snapshots:
+        _fold(families, snapshot)
+    return list(families.values())
+
+
+def _fold(families: dict[str, Metric], snapshot: Sequence[Metric]) -> None:
+    """Add `snapshot`'s counters, histograms and summaries into `families` (by name)."""
+    for family in snapshot:
+        if family.type not in ("counter", "histogram", "summary"):
+            continue
+        mine = families.setdefault(
+            family.name, Metric(family.name, family.documentation, family.type)
+        )
+        merged = {(s.name, tuple(sorted(s.labels.items()))): s for s in mine.samples}
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            have = merged.get(key)
+            if have is None:
+                merged[key] = sample
+            elif sample.name.endswith("_created"):
+                merged[key] = have._replace(value=min(have.value, sample.value))
+            else:
+                merged[key] = have._replace(value=have.value + sample.value)
+        mine.samples = list(merged.values())

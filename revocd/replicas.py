@@ -67,7 +67,7 @@ from aiohttp import web
 from revocd import logs
 from revocd.clock import SystemClock
 from revocd.config import load_config
-from revocd.metrics import Metrics, merged_exposition
+from revocd.metrics import Metrics, merged_exposition, summed
 from revocd.model import Issuer, Policy, SourceKind
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
@@ -138,7 +138,8 @@ class Replicas:
         self._refresh_gauges = refresh_gauges
         self._specs: list[ReplicaSpec] = []
         self._links: list[_Link] = []  # every live replica (two per number while restarting)
-        self._retired: list[list[Any]] = []  # the last counters of replaced replicas
+        # the last counters of every replica replaced so far, summed (one snapshot at most)
+        self._retired: list[list[Any]] = []
         self._stopping = asyncio.Event()
         # Two threads per replica: one blocked reading its pipe, one writing to it (and
         # two more for a replacement while `restart_all` runs).
@@ -287,7 +288,7 @@ class Replicas:
             link.conn.close()
             self._links.remove(link)
             if link.retired:
-                self._retired.append(link.counters)
+                self._retired = [summed([*self._retired, link.counters])]
                 return
             if self._stopping.is_set():
                 return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from revocd.metrics import Metrics, merged_exposition
+from revocd.metrics import Metrics, merged_exposition, summed
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -40,6 +41,33 @@ def test_counters_and_histograms_are_summed_gauges_are_the_primarys():
     )
     entries = ("revocd_crl_entries", (("issuer", "i"), ("partner", "p"), ("source", "s")))
     assert merged[entries] == 10
+
+
+def test_replaced_replicas_are_kept_as_one_sum_that_shows_the_same():
+    """Each reload replaces every replica: their last counters are summed into one
+    snapshot, so a daemon reloaded a thousand times holds one, and /metrics is unchanged."""
+    primary = Metrics()
+    primary.status_requests_total.labels(api="json", status="good").inc()
+    replaced = []
+    for n in range(1, 6):
+        replica = Metrics()
+        replica.status_requests_total.labels(api="json", status="good").inc(n)
+        replica.request_seconds.labels(api="ocsp").observe(0.001 * n)
+        replaced.append(list(replica.registry.collect()))
+    live = Metrics()
+    live.status_requests_total.labels(api="json", status="revoked").inc(2)
+    now = [list(live.registry.collect())]
+
+    retired: list[list[Metric]] = []
+    for snapshot in replaced:  # as Replicas folds each replica it retires
+        retired = [summed([*retired, snapshot])]
+
+    assert len(retired) == 1
+    one_sum = samples(merged_exposition(primary.registry, [*retired, *now]))
+    every_snapshot = samples(merged_exposition(primary.registry, [*replaced, *now]))
+    assert one_sum == every_snapshot
+    assert one_sum[("revocd_status_requests_total", (("api", "json"), ("status", "good")))] == 16
+    assert one_sum[("revocd_request_duration_seconds_count", (("api", "ocsp"),))] == 5
 
 
 def test_without_replicas_it_is_the_plain_exposition():
