@@ -384,6 +384,9 @@ async def serve(
         )
         reloads.add(task)
         task.add_done_callback(reloads.discard)
+        if cache.ready:  # before READY=1 a reload must not say READY=1 for it
+            notifier.reloading()
+            task.add_done_callback(lambda done: notifier.reloaded(_reload_status(done, port)))
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:
@@ -399,6 +402,12 @@ async def serve(
         if replicas is not None:
             await replicas.stop()
         await runner.cleanup()
+
+
+def _reload_status(task: asyncio.Task[object], port: int) -> str:
+    applied = not task.cancelled() and task.exception() is None and task.result() is not None
+    outcome = "configuration reloaded" if applied else "reload failed, the running one stays"
+    return f"serving on port {port}; {outcome}"
 
 
 def install_uvloop() -> None:

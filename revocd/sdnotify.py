@@ -5,7 +5,8 @@ With `Type=notify` systemd starts the units ordered after revocd only once revoc
 `/readyz` turns 200), not when the process merely exists. With `WatchdogSec=`, systemd
 restarts revocd when `WATCHDOG=1` stops arriving: it is sent from the event loop, so a
 loop that is stuck (blocked by CPU work, deadlocked) stops it, and a loop that answers
-requests keeps it going. Outside systemd (`NOTIFY_SOCKET` unset) every call is a no-op.
+requests keeps it going. A reload (SIGHUP) is bracketed by `RELOADING=1` and `READY=1`.
+Outside systemd (`NOTIFY_SOCKET` unset) every call is a no-op.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 import structlog
@@ -63,6 +65,16 @@ class Notifier:
 
     def ready(self, status: str) -> None:
         self.send("READY=1", f"STATUS={status}", f"MAINPID={os.getpid()}")
+
+    def reloading(self) -> None:
+        """A reload (SIGHUP) has begun: systemd shows the unit `reloading` until the next
+        READY=1 (the pair `Type=notify-reload`, systemd 253+, waits for; older systemd
+        shows it too). MONOTONIC_USEC ties the message to this reload."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading the configuration")
+
+    def reloaded(self, status: str) -> None:
+        self.send("READY=1", f"STATUS={status}")
 
     def stopping(self) -> None:
         self.send("STOPPING=1", "STATUS=stopping")

@@ -1,9 +1,11 @@
 """systemd's notify protocol against a real `revocd run`: READY=1 only once answers are
-given, WATCHDOG=1 pings from the event loop, STOPPING=1 on SIGTERM."""
+given, WATCHDOG=1 pings from the event loop, RELOADING=1 then READY=1 around a SIGHUP
+reload, STOPPING=1 on SIGTERM."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -81,3 +83,26 @@ def test_revocd_run_reports_ready_pings_the_watchdog_and_says_stopping(tmp_path,
             assert daemon.stop() == 0
         last = _receive(sock, 0.5)
         assert {"STOPPING": "1", "STATUS": "stopping"} in last
+
+
+@pytest.mark.slow
+def test_a_reload_is_bracketed_by_reloading_and_ready(tmp_path, partner, ca):
+    partner.files["/issuing.crl"] = make_crl(ca, [Entry(0x1001)], number=1, **crl_window())
+    config = write_config(tmp_path, ca, [partner.url("/issuing.crl")])
+    with _listener(tmp_path / "notify") as sock:
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify")}
+        with RunningDaemon(config, extra_env=env) as daemon:
+            assert any(m.get("READY") == "1" for m in _receive(sock, 3))
+            os.kill(daemon.process.pid, signal.SIGHUP)
+            reloading, ready = _receive(sock, 2)
+            assert reloading["RELOADING"] == "1"
+            assert 0 < int(reloading["MONOTONIC_USEC"]) <= time.monotonic_ns() // 1000
+            assert ready["READY"] == "1"
+            assert ready["STATUS"].endswith("; configuration reloaded")
+
+            config.write_text(config.read_text().replace('"1h"', '"5x"'))  # invalid now
+            os.kill(daemon.process.pid, signal.SIGHUP)
+            reloading, ready = _receive(sock, 2)
+            assert reloading["RELOADING"] == "1"
+            assert ready["STATUS"].endswith("; reload failed, the running one stays")
+            assert daemon.get("/readyz")[0] == 200
