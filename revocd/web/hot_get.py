@@ -349,7 +349,11 @@ class HotGet(asyncio.Protocol):
         transport.set_protocol(handler)
         handler.connection_made(transport)
         if self._paused:
+            # Writes are still backed up: aiohttp must wait for resume_writing (which now
+            # reaches it). Reading was paused by this front; aiohttp does its own flow
+            # control, and nothing would ever resume it.
             handler.pause_writing()
+            transport.resume_reading()
         handler.data_received(received)
 
     def _check_idle(self) -> None:

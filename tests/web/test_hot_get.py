@@ -51,6 +51,7 @@ class Pair:
     hot: int
     metrics: Metrics
     site: HotSite
+    path: HotPath
     handovers: list[int] = field(default_factory=list)  # one entry per connection handed over
 
 
@@ -102,14 +103,16 @@ async def serving() -> AsyncIterator[Pair]:
         handovers.append(1)
         return server()
 
-    site = HotSite(
-        hot_runner,
-        hot_sock,
-        HotPath(path.responder, path.headers, path.clock, metrics, counting, path.dates),
-    )
+    counted = HotPath(path.responder, path.headers, path.clock, metrics, counting, path.dates)
+    site = HotSite(hot_runner, hot_sock, counted)
     await site.start()
     made = Pair(
-        reference_sock.getsockname()[1], hot_sock.getsockname()[1], metrics, site, handovers
+        reference_sock.getsockname()[1],
+        hot_sock.getsockname()[1],
+        metrics,
+        site,
+        counted,
+        handovers,
     )
     # the first GET signs (a miss, aiohttp's to answer); later ones are pre-signed
     assert (await exchange(made.reference, get(TARGET)))[0].startswith(b"HTTP/1.1 200")
@@ -225,6 +228,8 @@ def test_the_hand_over_works_on_uvloop():
     async def scenario() -> None:
         async with serving() as made:
             await test_pipelined_requests_are_answered_in_order_then_handed_over(made)
+        async with serving() as made:
+            await test_a_hand_over_while_writes_are_backed_up_loses_nothing(made)
 
     uvloop.run(scenario())
 
@@ -238,6 +243,36 @@ async def test_a_failure_in_the_hot_path_costs_speed_not_the_answer(pair, monkey
     hot = await exchange(pair.hot, get(TARGET))
     assert pair.handovers == [1]  # aiohttp answered instead
     assert without_date(hot[0]) == without_date(reference[0])
+
+
+async def test_a_hand_over_while_writes_are_backed_up_loses_nothing(pair):
+    """Pipelined GETs whose answers back up (small socket buffers, a client that reads
+    nothing yet: the front pauses reading), then, in the same read, a request only aiohttp
+    answers: once the client reads, every answer arrives, and the connection (aiohttp's
+    now) still reads the next request."""
+    listener = _listening()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # accepted ones inherit
+    site = HotSite(pair.site._runner, listener, pair.path)
+    await site.start()
+    count = 200
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, listener.getsockname())
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(get(TARGET) * count + get("/v1/partners"))
+    await writer.drain()
+    for _ in range(count):
+        head, _ = await asyncio.wait_for(read_response(reader), 10)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+    head, _ = await asyncio.wait_for(read_response(reader), 10)
+    assert b"application/json" in head
+    writer.write(get(TARGET, "1.1", "Connection: close"))  # the connection still reads
+    head, body = await asyncio.wait_for(read_response(reader), 10)
+    assert ocsp.load_der_ocsp_response(body).serial_number == 0x4343
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert pair.handovers == [1]
+    writer.close()
 
 
 async def test_if_none_match_is_aiohttps_304(pair):
