@@ -8,37 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from revocd.clock import SystemClock
-from revocd.evidence import CrlMeta
-from revocd.metrics import Metrics
-from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode
-from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer
-from revocd.revoked import RevokedIndex, epoch_seconds
-from revocd.serials import content_from_int
-from revocd.status.answer import IssuerEvidence
-from revocd.status.board import SourceBoard
-from revocd.status.cache import StatusCache
 from revocd.web import keys
-from revocd.web.app import make_app
 from tests.support.peers import need_binary
-from tests.support.pki import CA, issue, make_ca
+from tests.support.pki import issue, make_ca
+from tests.support.relying import app_for, pem
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
 SOURCE = Path(__file__).resolve().parent.parent / "support" / "java" / "OcspCheck.java"
-NOW = datetime.now(UTC).replace(microsecond=0)
-POLICY = Policy(
-    timedelta(minutes=5), timedelta(hours=1), timedelta(seconds=5), 10**6, timedelta(minutes=5)
-)
-KEY_COMPROMISE = 1
 
 
 @pytest.fixture(scope="module")
@@ -48,38 +31,6 @@ def java_client(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     out = tmp_path_factory.mktemp("java")
     subprocess.run([javac, "-d", str(out), str(SOURCE)], check=True, capture_output=True)
     return [need_binary("java"), "-cp", str(out), "OcspCheck"]
-
-
-def pem(path: Path, cert: x509.Certificate) -> str:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(path)
-
-
-def app_for(ca: CA, signer: Signer, revoked: int):
-    issuer = Issuer(
-        "partner", "partner", Path("x"), ca.cert, IssuerKey.from_certificate(ca.cert),
-        ("http://a/x.crl",), (), SigningMode.DELEGATED if signer.embed else SigningMode.TRUSTED,
-        None, None,
-    )  # fmt: skip
-    partners = (Partner("partner", POLICY, (issuer,)),)
-    cache = StatusCache(partners)
-    meta = CrlMeta(
-        "http://a/x.crl", 1, NOW - timedelta(minutes=5), NOW + timedelta(hours=6),
-        b"d" * 32, b"t" * 32, 1, NOW,
-    )  # fmt: skip
-    index = RevokedIndex.from_entries(
-        [(content_from_int(revoked), epoch_seconds(NOW - timedelta(days=1)), KEY_COMPROMISE)]
-    )
-    cache.install(IssuerEvidence("partner", POLICY.grace, meta, index, {}))
-    cache.ready = True
-    responder = Responder(
-        cache, {"partner": signer}, {"partner": POLICY.grace},
-        ResponderPolicy(timedelta(hours=1), "echo"),
-    )  # fmt: skip
-    return make_app(
-        cache=cache, board=SourceBoard([]), clock=SystemClock(), partners=partners,
-        metrics=Metrics(), responder=responder,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["trusted", "delegated"])
