@@ -45,7 +45,7 @@ from revocd.events import Events
 from revocd.fetch.transport import Transport, make_session
 from revocd.metrics import Metrics
 from revocd.model import Issuer, Policy, SigningMode
-from revocd.ocsp.responder import Responder, ResponderPolicy
+from revocd.ocsp.responder import Responder, ResponderPolicy, SignerOfRecord
 from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
 from revocd.reload import Reloader, Wiring
@@ -159,11 +159,19 @@ def build_responder(
     cache: StatusCache,
     answers: Answers | None = None,
     signers: dict[str, Signer] | None = None,
+    signer_of_record: SignerOfRecord | None = None,
 ) -> Responder:
     grace = {name: policy.grace for name, policy in config.policies().items()}
     if signers is None:
         signers = build_signers(config)
-    return Responder(cache, signers, grace, responder_policy(config), answers=answers)
+    return Responder(
+        cache,
+        signers,
+        grace,
+        responder_policy(config),
+        answers=answers,
+        signer_of_record=signer_of_record,
+    )
 
 
 def upstream_targets(config: Config) -> list[tuple[Issuer, Policy]]:
@@ -245,6 +253,7 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
     )
     if replicas is not None:
         app[REPLICAS] = replicas
+        replicas.serve_signing(responder, clock)
     metrics.config_last_reload_success.set(clock.now().timestamp())
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

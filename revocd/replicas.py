@@ -18,6 +18,7 @@ The stream is one duplex pipe per replica, carrying pickled messages (tuples):
                         ("upstream", [Held, ...])     upstream answers held for serials
                         ("upstream_health", SourceHealth)  an OCSP source's new health
                         ("upstream_result", n, UpstreamResult | None)  the reply to ask n
+                        ("signed", n, Reply | None)   the response to sign request n
                         ("ready",)                    the store is loaded
                         ("exposition", n, bytes)      the answer to scrape n
                         ("stop",)                     drain and exit
@@ -27,6 +28,14 @@ The stream is one duplex pipe per replica, carrying pickled messages (tuples):
                         ("upstream_lookup", n, issuer name, serial, CertID hash | None)
                         ("upstream_asked", [(issuer name, serial), ...])  served from
                                                       its copy, every second
+                        ("sign", n, request bytes)    an OCSP response to pre-sign
+
+Pre-signed OCSP responses: a replica does not sign the responses it will reuse; it asks
+the primary for the primary's (signed once there, and reused there too). So each
+response has one set of bytes, and one ETag, whichever process serves it: a client
+revalidating with If-None-Match gets its 304 from any of them. Responses with a nonce are
+signed where they are asked. A primary that does not reply within SIGN_TIMEOUT leaves the
+replica to sign its own.
 
 Upstream OCSP answers (revocd/upstream/copy.py): a replica answers from its copy of the
 primary's, and never asks a partner. What its copy cannot answer (a cold serial, a stale
@@ -65,10 +74,11 @@ import structlog
 from aiohttp import web
 
 from revocd import logs
-from revocd.clock import SystemClock
+from revocd.clock import Clock, SystemClock
 from revocd.config import load_config
 from revocd.metrics import Metrics, merged_exposition, summed
 from revocd.model import Issuer, Policy, SourceKind
+from revocd.ocsp.responder import Reply, Responder
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.upstream.answers import Answers
@@ -85,6 +95,7 @@ SCRAPE_TIMEOUT = 5.0  # a replica asking the primary for /metrics
 RESTART_BACKOFF = (1.0, 30.0)  # first and longest wait before restarting a dead replica
 LISTEN_TIMEOUT = 30.0  # a (re)started replica's wait until it listens
 SNAPSHOT_CHUNK = 1000  # upstream answers per message of a new replica's snapshot
+SIGN_TIMEOUT = 1.0  # a replica's wait for the primary's response before signing its own
 BACKLOG = 128  # aiohttp's default
 
 
@@ -152,6 +163,8 @@ class Replicas:
         # (or dies) takes no queued connection with it.
         self._shared: list[socket.socket] = []
         self._upstream: UpstreamCache | None = None
+        self._responder: Responder | None = None
+        self._clock: Clock | None = None
         self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
         self._lookups: set[asyncio.Task[None]] = set()
         cache.on_install.append(lambda evidence: self._broadcast(("evidence", evidence)))
@@ -176,6 +189,10 @@ class Replicas:
         upstream.health.on_update.append(lambda state: self._broadcast(("upstream_health", state)))
         for link in self._links:
             self._send_upstream_snapshot(link)
+
+    def serve_signing(self, responder: Responder, clock: Clock) -> None:
+        """Make the responses the replicas pre-sign, with `responder` (the primary's)."""
+        self._responder, self._clock = responder, clock
 
     async def start(
         self,
@@ -388,6 +405,10 @@ class Replicas:
                 task = asyncio.create_task(self._look_up(link, *message[1:]))
                 self._lookups.add(task)
                 task.add_done_callback(self._lookups.discard)
+            elif kind == "sign":
+                task = asyncio.create_task(self._sign_for(link, *message[1:]))
+                self._lookups.add(task)
+                task.add_done_callback(self._lookups.discard)
             elif kind == "upstream_asked" and self._upstream is not None:
                 for issuer, serial in message[1]:
                     self._upstream.touch(issuer, serial)
@@ -408,6 +429,44 @@ class Replicas:
             except Exception:  # our bug: say so; the replica answers upstream_unreachable
                 log.exception("replica_lookup_failed", replica=link.spec.number)
         link.outbox.put_nowait(("upstream_result", number, result))
+
+    async def _sign_for(self, link: _Link, number: int, data: bytes) -> None:
+        """A replica's request to pre-sign: our response to the same bytes (reused by us
+        as by it), then the reply."""
+        reply: Reply | None = None
+        if self._responder is not None and self._clock is not None:
+            try:
+                reply = await self._responder.respond(data, self._clock.now())
+            except Exception:  # our bug: say so; the replica signs its own
+                log.exception("replica_sign_failed", replica=link.spec.number)
+        link.outbox.put_nowait(("signed", number, reply))
+
+
+class _Signatures:
+    """A replica's signer of record: asks the primary, waits SIGN_TIMEOUT at most."""
+
+    def __init__(self, send: Callable[[Message], None]) -> None:
+        self._send = send
+        self._numbers = itertools.count()
+        self._waiting: dict[int, asyncio.Future[Reply | None]] = {}
+
+    async def ask(self, data: bytes) -> Reply | None:
+        number = next(self._numbers)
+        waiter: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        self._waiting[number] = waiter
+        try:
+            self._send(("sign", number, data))
+            return await asyncio.wait_for(waiter, SIGN_TIMEOUT)
+        except TimeoutError:
+            log.warning("primary_sign_timeout", waited_seconds=SIGN_TIMEOUT)
+            return None
+        finally:
+            del self._waiting[number]
+
+    def resolve(self, number: int, reply: Reply | None) -> None:
+        waiter = self._waiting.get(number)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(reply)
 
 
 def listen_sockets(host: str, port: int) -> list[socket.socket]:
@@ -526,13 +585,14 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
         ),
     )
     answers = Answers(cache, policies, upstream if upstream_targets(config) else None)
+    signatures = _Signatures(sender.send)
     app = make_app(
         cache=cache,
         board=board,
         clock=clock,
         partners=config.partners,
         metrics=metrics,
-        responder=build_responder(config, cache, answers),
+        responder=build_responder(config, cache, answers, signer_of_record=signatures.ask),
         exposition=exposition,
         answers=answers,
     )
@@ -562,6 +622,8 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
             health.install(message[1])
         elif kind == "upstream_result":
             upstream.resolve(message[1], message[2])
+        elif kind == "signed":
+            signatures.resolve(message[1], message[2])
         elif kind == "ready":
             cache.set_ready()
         elif kind == "exposition" and message[1] in scrapes:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -77,6 +77,11 @@ class Reply:
     next_update: datetime | None = None  # the earliest among the SingleResponses
 
 
+# The response another process (the primary) made for exactly these request bytes, or
+# None when it could not say in time.
+SignerOfRecord = Callable[[bytes], Awaitable["Reply | None"]]
+
+
 class Responder:
     def __init__(
         self,
@@ -86,8 +91,13 @@ class Responder:
         policy: ResponderPolicy,
         max_presigned: int = 100_000,
         answers: Answers | None = None,
+        signer_of_record: SignerOfRecord | None = None,
     ) -> None:
+        """`signer_of_record`: a replica's way to the primary, which makes every response
+        a replica would pre-sign, so that every process serves the same bytes for a
+        response (one ETag, whichever process a client's revalidation reaches)."""
         self._cache = cache
+        self._signer_of_record = signer_of_record
         self._answers = answers or Answers(cache, {})
         self._signers = signers
         self._grace = grace
@@ -218,7 +228,7 @@ class Responder:
             return replace(await asyncio.shield(task), presigned=True)
         # A task, not this request's coroutine: a client that hangs up must not cancel the
         # signature that other requests are waiting for.
-        task = asyncio.ensure_future(self._sign(request, decided, issuers, signer, None, now))
+        task = asyncio.ensure_future(self._presign(data, request, decided, issuers, signer, now))
         self._signing[flight] = task
         task.add_done_callback(lambda done: self._signed(flight, evidence, done))
         reply = await asyncio.shield(task)
@@ -277,6 +287,30 @@ class Responder:
         self._presigned[key] = (evidence, reply)
         if len(self._presigned) > self._max_presigned:
             self._presigned.popitem(last=False)
+
+    async def _presign(
+        self,
+        data: bytes,
+        request: OcspRequest,
+        decided: list[Decided],
+        issuers: list[Issuer],
+        signer: Signer,
+        now: datetime,
+    ) -> Reply:
+        """A response to pre-sign: the signer of record's, when there is one and it gives
+        a signed, reusable response still in force (made from evidence at least as new as
+        ours: the primary is where evidence comes from); else signed here."""
+        if self._signer_of_record is not None:
+            made = await self._signer_of_record(data)
+            if (
+                made is not None
+                and made.status is ResponseStatus.SUCCESSFUL
+                and made.cacheable
+                and made.next_update is not None
+                and now < made.next_update
+            ):
+                return replace(made, presigned=False)
+        return await self._sign(request, decided, issuers, signer, None, now)
 
     async def _sign(
         self,

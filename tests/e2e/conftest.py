@@ -33,16 +33,24 @@ def write_config(
     poll: str = "1s",
     workers: int | None = None,
     listen: str = "127.0.0.1:0",
+    responder: bool = False,
 ) -> Path:
+    """`responder`: with a `[responder]` key, so the issuer's OCSP answers are signed."""
     ca.write(directory / "pki", "issuing")
     urls = ", ".join(f'"{u}"' for u in crl_urls)
     config = directory / "revocd.toml"
     workers_line = f"workers = {workers}" if workers is not None else ""
+    responder_section = ""
+    if responder:
+        make_ca("revocd e2e responder").write(directory / "pki", "responder")
+        responder_section = '[responder]\ncert = "pki/responder.pem"\nkey = "pki/responder.key"\n'
     config.write_text(
         f"""
 [server]
 listen = "{listen}"
 {workers_line}
+
+{responder_section}
 
 [store]
 backend = "sqlite"

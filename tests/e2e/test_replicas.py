@@ -4,6 +4,7 @@ and counted in the primary's /metrics."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -16,10 +17,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from tests.e2e.conftest import crl_window, write_config
 from tests.support.daemon import REPO, RunningDaemon
-from tests.support.pki import Entry, make_crl
+from tests.support.pki import CA, Entry, issue, make_crl
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,8 @@ def daemon(tmp_path, partner, ca):
         running.wait_until(
             "CRL 1", lambda: running.status("acme-issuing", "1001")["status"] == "revoked"
         )
-        assert len(replica_pids(running)) == 1
+        # a replica accepts once it holds the primary's copy: moments after the primary
+        running.wait_until("the replica", lambda: len(replica_pids(running)) == 1)
         yield running
 
 
@@ -132,3 +136,37 @@ def test_a_port_someone_holds_is_refused_not_shared(tmp_path, ca):
         holder.close()
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
+
+
+def test_every_process_serves_the_same_pre_signed_bytes(tmp_path, partner, ca):
+    """The replica asks the primary for the responses it pre-signs: one set of bytes and
+    one ETag per response, so a revalidation gets its 304 from either process."""
+    partner.files["/issuing.crl"] = make_crl(ca, [Entry(0x1001)], number=1, **crl_window())
+    config = write_config(tmp_path, ca, [partner.url("/issuing.crl")], workers=2, responder=True)
+    with RunningDaemon(config) as daemon:
+        daemon.wait_until(
+            "CRL 1", lambda: daemon.status("acme-issuing", "1001")["status"] == "revoked"
+        )
+        daemon.wait_until("the replica", lambda: len(replica_pids(daemon)) == 1)
+        for serial in (0x1001, 0x3003):  # revoked, good
+            _one_response_everywhere(daemon, ca, serial)
+
+
+def _one_response_everywhere(daemon: RunningDaemon, ca: CA, serial: int) -> None:
+    leaf, _ = issue(ca, serial=serial)
+    request = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca.cert, hashes.SHA1()).build()
+    der = request.public_bytes(serialization.Encoding.DER)
+    url = f"{daemon.url}/ocsp/{base64.b64encode(der).decode()}"
+    seen = set()
+    for _ in range(30):  # a new connection each: both processes answer some
+        with urllib.request.urlopen(url, timeout=5) as response:
+            seen.add((response.headers["ETag"], response.read()))
+    assert len(seen) == 1, [etag for etag, _ in seen]
+    ((etag, body),) = seen
+    assert ocsp.load_der_ocsp_response(body).serial_number == serial
+    for _ in range(30):
+        revalidate = urllib.request.Request(url, headers={"If-None-Match": etag})
+        with pytest.raises(urllib.error.HTTPError) as not_modified:
+            urllib.request.urlopen(revalidate, timeout=5)
+        not_modified.value.close()
+        assert not_modified.value.code == 304
