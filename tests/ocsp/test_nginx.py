@@ -4,12 +4,10 @@ revocd's responder: a certificate revocd reports revoked is refused, a good one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.web import keys
 from revocd.web.app import make_app
-from tests.support.peers import need_binary
+from tests.support.peers import free_port, need_binary, running_peer
 from tests.support.pki import CA, issue, make_ca
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
@@ -66,12 +64,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write(path: Path, cert: x509.Certificate, key: object) -> None:
@@ -127,29 +119,14 @@ async def serve_delegated(aiohttp_client, ca: CA, revoked: list[int]):
     return await aiohttp_client(app)
 
 
-@contextlib.asynccontextmanager
-async def running_nginx(tmp_path: Path, template: str, revocd_port: int) -> AsyncIterator[int]:
+def running_nginx(
+    tmp_path: Path, template: str, revocd_port: int
+) -> AbstractAsyncContextManager[int]:
     """nginx in the foreground on a free port, once it accepts connections."""
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(template.format(dir=tmp_path, port=port, revocd=revocd_port))
-    process = await asyncio.create_subprocess_exec(
-        need_binary("nginx"), "-p", str(tmp_path), "-c", str(conf),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(100):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                await writer.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        await process.wait()
+    return running_peer([need_binary("nginx"), "-p", str(tmp_path), "-c", str(conf)], port)
 
 
 async def test_nginx_refuses_a_client_certificate_revocd_reports_revoked(aiohttp_client, tmp_path):
