@@ -24,6 +24,10 @@ from revocd.fetch.crl import fetch_crl
 from revocd.fetch.transport import Transport, make_session
 from revocd.model import Issuer, Partner, Source, SourceKind
 from revocd.status.freshness import freshness
+from revocd.upstream.client import OcspClient
+from revocd.upstream.health import HealthBoard
+from revocd.upstream.outcome import Accepted
+from revocd.upstream.query import Upstream
 from revocd.verify.crl import CrlCheckContext, verify_crl
 
 
@@ -123,7 +127,9 @@ class FetchReport:
 
 
 async def fetch(config_path: Path, partner_name: str | None, *, as_json: bool) -> int:
-    """One pass: fetch and verify every CRL source, print a line each, exit 1 if any failed.
+    """One pass over the sources, a line each; exit 1 if any failed. A CRL source is
+    fetched and verified; an OCSP source is asked about a random serial, as the daemon's
+    probe asks it, and its answer verified.
 
     Nothing is persisted: this is for wiring a new partner while a daemon may be running.
     """
@@ -134,13 +140,22 @@ async def fetch(config_path: Path, partner_name: str | None, *, as_json: bool) -
         for partner in partners
         for issuer in partner.issuers
         for source in issuer.sources
-        if source.kind is SourceKind.CRL
     ]
     executor = ThreadPoolExecutor(max_workers=2)
     async with make_session() as session:
         transport = Transport(session)
+        upstream = Upstream(
+            OcspClient(session),
+            HealthBoard(s for _, _, s in targets if s.kind is SourceKind.OCSP),
+            SystemClock(),
+        )
         reports = await asyncio.gather(
-            *(_fetch_one(transport, executor, p, i, s) for p, i, s in targets)
+            *(
+                _fetch_one(transport, executor, p, i, s)
+                if s.kind is SourceKind.CRL
+                else _probe_one(upstream, p, i, s)
+                for p, i, s in targets
+            )
         )
     executor.shutdown()
     if as_json:
@@ -151,10 +166,52 @@ async def fetch(config_path: Path, partner_name: str | None, *, as_json: bool) -
             print(f"{mark} {report.source.describe()}: {report.summary}")
         if not reports:
             print(
-                "no CRL sources configured"
-                + (f" for partner {partner_name}" if partner_name else "")
+                "no sources configured" + (f" for partner {partner_name}" if partner_name else "")
             )
     return 0 if all(r.ok for r in reports) else 1
+
+
+async def _probe_one(
+    upstream: Upstream, partner: Partner, issuer: Issuer, source: Source
+) -> FetchReport:
+    """An OCSP source: a random serial asked and the answer verified (signature, CertID,
+    freshness), as the daemon's start-up probe does; `unknown` is a fine answer to it."""
+    base: dict[str, Any] = {
+        "partner": partner.name,
+        "issuer": issuer.name,
+        "url": source.url,
+        "kind": "ocsp",
+    }
+    outcome = await upstream.probe(source, issuer, partner.policy)
+    if not isinstance(outcome, Accepted):
+        return FetchReport(
+            source,
+            False,
+            f"{outcome.detail} ({outcome.reason})",
+            {**base, "ok": False, "error": outcome.reason, "message": outcome.detail},
+        )
+    answer = outcome.answer
+    signer = "a delegated responder" if answer.delegated else "the issuer's key"
+    given = "" if answer.next_update_given else " (none given: producedAt + ocsp_default_validity)"
+    summary = (
+        f"OCSP {answer.status.value} for a random serial, thisUpdate "
+        f"{_iso(answer.this_update)}, nextUpdate {_iso(answer.next_update)}{given}, "
+        f"signed by {signer}"
+    )
+    return FetchReport(
+        source,
+        True,
+        summary,
+        {
+            **base,
+            "ok": True,
+            "status": answer.status.value,
+            "this_update": _iso(answer.this_update),
+            "next_update": _iso(answer.next_update),
+            "next_update_given": answer.next_update_given,
+            "delegated": answer.delegated,
+        },
+    )
 
 
 def _select(config: Config, partner_name: str | None) -> tuple[Partner, ...]:
@@ -184,6 +241,7 @@ async def _fetch_one(
         "partner": partner.name,
         "issuer": issuer.name,
         "url": source.url,
+        "kind": "crl",
     }
     try:
         fetched = await fetch_crl(transport, source, partner.policy, None)

@@ -9,7 +9,10 @@ import sys
 import pytest
 
 from tests.e2e.conftest import crl_window, write_config
+from tests.e2e.test_replicas_upstream import ISSUER, PartnerOcsp
+from tests.e2e.test_replicas_upstream import write_config as upstream_config
 from tests.support.daemon import REPO, RunningDaemon
+from tests.support.peers import free_port
 from tests.support.pki import Entry, issue, make_ca, make_crl
 
 pytestmark = pytest.mark.slow
@@ -45,6 +48,39 @@ def test_fetch_reports_each_source_and_fails_if_any_fails(tmp_path, partner, ca)
 
     as_json = json.loads(revocd("fetch", "--config", str(config), "--json").stdout)
     assert {s["ok"] for s in as_json["sources"]} == {True, False}
+
+
+def test_fetch_probes_each_ocsp_source_and_verifies_its_answer(tmp_path):
+    """An OCSP-only partner: each responder is asked about a random serial, as the daemon's
+    probe asks it; one that cannot be reached fails the run."""
+    partner_ca = make_ca("Initech Issuing CA")
+    responder = PartnerOcsp(partner_ca)
+    try:
+        config = upstream_config(tmp_path, partner_ca, responder.url, workers=1)
+        dead = f"http://127.0.0.1:{free_port()}/ocsp"
+        text = config.read_text()
+        config.write_text(
+            text.replace(f'ocsp = ["{responder.url}"]', f'ocsp = ["{responder.url}", "{dead}"]')
+        )
+
+        result = revocd("fetch", "--config", str(config))
+        as_json = json.loads(revocd("fetch", "--config", str(config), "--json").stdout)
+    finally:
+        responder.close()
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    ok, fail = sorted(result.stdout.splitlines(), key=lambda line: line.startswith("FAIL"))
+    assert ok.startswith(f"OK   partner initech / issuer {ISSUER} / {responder.url}: "), ok
+    assert "OCSP good for a random serial" in ok
+    assert "signed by the issuer's key" in ok
+    assert fail.startswith(f"FAIL partner initech / issuer {ISSUER} / {dead}: "), fail
+    assert fail.endswith("(connection)"), fail
+    by_url = {source["url"]: source for source in as_json["sources"]}
+    assert by_url[responder.url]["ok"]
+    assert by_url[responder.url]["status"] == "good"
+    assert by_url[responder.url]["kind"] == "ocsp"
+    assert not by_url[dead]["ok"]
+    assert sum(responder.asked.values()) == 2  # one probe per run
 
 
 def test_fetch_of_an_unknown_partner_names_the_known_ones(tmp_path, partner, ca):
