@@ -33,6 +33,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 from aiohttp import ClientSession, web
@@ -95,6 +96,7 @@ def process_pool() -> Executor:
 
 
 CRL_WORKER_NICENESS = 10
+PRUNE_EVERY = 3600.0  # seconds between deletions of expired upstream answers
 
 
 def crl_worker_init() -> None:
@@ -207,8 +209,35 @@ def build_upstream(
     return cache
 
 
-async def restore_upstream(config: Config, store: Store, cache: UpstreamCache) -> int:
-    """Put the persisted upstream answers back (before the store counts as loaded)."""
+async def prune_upstream(config: Config, store: Store, now: datetime) -> int:
+    """Delete persisted upstream answers that expired past their issuer's grace (never
+    revoked ones): every serial ever asked gets a row, and without this they would pile
+    up for as long as the daemon runs."""
+    pruned = 0
+    for issuer, policy in upstream_targets(config):
+        pruned += await store.prune_upstream(issuer.key.id, now - policy.grace)
+    if pruned:
+        log.info("upstream_answers_pruned", count=pruned)
+    return pruned
+
+
+async def keep_pruning_upstream(
+    config: Callable[[], Config], store: Store, clock: Clock, every: float = PRUNE_EVERY
+) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await prune_upstream(config(), store, clock.now())
+        except RevocdError as error:  # the store said why; the next pass tries again
+            log.warning("upstream_prune_failed", error=str(error))
+
+
+async def restore_upstream(
+    config: Config, store: Store, cache: UpstreamCache, now: datetime
+) -> int:
+    """Put the persisted upstream answers back (before the store counts as loaded), after
+    deleting those that can never be served again."""
+    await prune_upstream(config, store, now)
     restored = 0
     for issuer, policy in upstream_targets(config):
         for stored in await store.load_upstream(issuer.key.id):
@@ -306,7 +335,7 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
 
         async def load_then_poll() -> None:
             async with reloader.lock:  # a reload waits until the store is loaded
-                restored = await restore_upstream(config, store, upstream)
+                restored = await restore_upstream(config, store, upstream, clock.now())
                 answers.upstream = upstream
                 await poller.load()
                 log.info("store_loaded", issuers=len(poller.runtimes), upstream_answers=restored)
@@ -317,6 +346,12 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
                         asyncio.create_task(
                             upstream.run(lambda: upstream_targets(reloader.config)),
                             name="upstream ocsp",
+                        )
+                    )
+                    background.append(
+                        asyncio.create_task(
+                            keep_pruning_upstream(lambda: reloader.config, store, clock),
+                            name="prune upstream answers",
                         )
                     )
 

@@ -124,3 +124,10 @@ class Store(Protocol):
     async def load_upstream(self, issuer_id: str) -> list[StoredUpstream]:
         """Every upstream answer persisted for the issuer."""
         ...
+
+    async def prune_upstream(self, issuer_id: str, expired_before: datetime) -> int:
+        """Delete the issuer's persisted answers that are not `revoked` and whose
+        nextUpdate is before `expired_before` (past their grace: never fresh again, so
+        never served again); return how many. Revoked answers are kept: they are what
+        survives a partner's responder being down."""
+        ...

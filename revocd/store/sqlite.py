@@ -216,6 +216,18 @@ class SqliteStore:
 
         return await self._run(f"loading upstream OCSP answers of issuer {issuer_id}", load)
 
+    async def prune_upstream(self, issuer_id: str, expired_before: datetime) -> int:
+        def prune(db: sqlite3.Connection) -> int:
+            with _Transaction(db, "BEGIN IMMEDIATE"):
+                cursor = db.execute(
+                    "DELETE FROM upstream_answer WHERE issuer_id = ? "
+                    "AND status != 'revoked' AND next_update < ?",
+                    (issuer_id, to_micros(expired_before)),
+                )
+                return int(cursor.rowcount)
+
+        return await self._run(f"pruning expired upstream OCSP answers of {issuer_id}", prune)
+
     async def _status(self, source_id: str, values: dict[str, Any]) -> None:
         row = {"source_id": source_id, **values}
 

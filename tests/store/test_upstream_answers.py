@@ -85,6 +85,21 @@ async def test_what_replaces_what(store, first, then, kept):
     assert stored.answer == (first if kept == "first" else then)
 
 
+async def test_pruning_deletes_expired_answers_but_never_a_revoked_one(store):
+    expired_good = answer(1)  # nextUpdate T0 + 1 h
+    expired_unknown = answer(2, CertStatus.UNKNOWN)
+    expired_revoked = answer(3, CertStatus.REVOKED, reason=1)
+    fresh_good = answer(4, minutes=120)  # nextUpdate T0 + 3 h
+    for stored in (expired_good, expired_unknown, expired_revoked, fresh_good):
+        await store.save_upstream(ISSUER, URL, stored, T0)
+    await store.save_upstream("another-issuer", URL, answer(5), T0)
+
+    assert await store.prune_upstream(ISSUER, T0 + timedelta(hours=2)) == 2
+    assert [s.answer for s in await store.load_upstream(ISSUER)] == [expired_revoked, fresh_good]
+    assert len(await store.load_upstream("another-issuer")) == 1  # its own issuer only
+    assert await store.prune_upstream(ISSUER, T0 + timedelta(hours=2)) == 0
+
+
 async def test_an_old_database_gains_the_table(backend):
     await backend.create_at_version(2)
     store = await backend.open()

@@ -8,13 +8,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 
 from revocd.config import load_config
-from revocd.daemon import REPLICAS, Overrides, build_app
+from revocd.daemon import (
+    REPLICAS,
+    Overrides,
+    build_app,
+    open_store,
+    restore_upstream,
+    upstream_targets,
+)
+from revocd.serials import content_from_int
+from revocd.status.answer import CertStatus
+from revocd.upstream.cache import UpstreamCache
+from revocd.upstream.client import OcspClient
+from revocd.upstream.health import HealthBoard
+from revocd.upstream.query import Upstream
+from revocd.upstream.verify import UpstreamAnswer
 from tests.support.pki import make_ca
 from tests.upstream.conftest import Rig
 from tests.upstream.test_scripted import respond
@@ -123,3 +139,47 @@ async def test_json_answers_partners_and_metrics(
     metrics = await (await client.get("/metrics")).text()
     assert "revocd_upstream_requests_total{" in metrics
     assert 'state="failing"} 1.0' in metrics
+
+
+async def test_a_restart_restores_answers_and_deletes_the_expired_ones(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Every serial ever asked gets a row; a row past its nextUpdate + grace can never be
+    served again, so a restart (and the hourly pass) deletes it, never a revoked one."""
+    config = load_config(config_for(tmp_path, rig, "http://127.0.0.1:9/", "http://127.0.0.1:9/"))
+    (issuer, policy), _ = upstream_targets(config)
+    now = rig.clock.now()
+    gone = now - policy.grace - timedelta(minutes=1)  # nextUpdate + grace passed a minute ago
+
+    def stored(serial: int, status: CertStatus, next_update: datetime) -> UpstreamAnswer:
+        return UpstreamAnswer(
+            status=status, serial=content_from_int(serial),
+            this_update=next_update - timedelta(hours=1), next_update=next_update,
+            produced_at=next_update - timedelta(hours=1),
+            revoked_at=now - timedelta(days=9) if status is CertStatus.REVOKED else None,
+            reason=1 if status is CertStatus.REVOKED else None, next_update_given=True,
+            delegated=False, has_nonce=False, der=b"response %d" % serial,
+        )  # fmt: skip
+
+    store = open_store(config.store)
+    await store.open()
+    try:
+        for serial, status, next_update in [
+            (1, CertStatus.GOOD, gone),
+            (2, CertStatus.UNKNOWN, gone),
+            (3, CertStatus.REVOKED, gone),
+            (4, CertStatus.GOOD, now + timedelta(hours=1)),
+        ]:
+            await store.save_upstream(
+                issuer.key.id, "http://ocsp/", stored(serial, status, next_update), now
+            )
+        async with ClientSession() as session:
+            cache = UpstreamCache(
+                Upstream(OcspClient(session), HealthBoard(), rig.clock), rig.clock
+            )
+            assert await restore_upstream(config, store, cache, now) == 2
+        held = {int.from_bytes(h.serial, "big"): h.answer.status for h in cache.held() if h.answer}
+        assert held == {3: CertStatus.REVOKED, 4: CertStatus.GOOD}
+        assert len(await store.load_upstream(issuer.key.id)) == 2
+    finally:
+        await store.close()
