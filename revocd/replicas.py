@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import multiprocessing
 import os
 import queue
@@ -79,6 +78,7 @@ from revocd.config import load_config
 from revocd.metrics import Metrics, merged_exposition, summed
 from revocd.model import Issuer, Policy, SourceKind
 from revocd.ocsp.responder import Reply, Responder
+from revocd.replies import Replies
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.upstream.answers import Answers
@@ -447,26 +447,16 @@ class _Signatures:
 
     def __init__(self, send: Callable[[Message], None]) -> None:
         self._send = send
-        self._numbers = itertools.count()
-        self._waiting: dict[int, asyncio.Future[Reply | None]] = {}
+        self.replies: Replies[Reply | None] = Replies()
 
     async def ask(self, data: bytes) -> Reply | None:
-        number = next(self._numbers)
-        waiter: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
-        self._waiting[number] = waiter
         try:
-            self._send(("sign", number, data))
-            return await asyncio.wait_for(waiter, SIGN_TIMEOUT)
+            return await self.replies.ask(
+                lambda number: self._send(("sign", number, data)), SIGN_TIMEOUT
+            )
         except TimeoutError:
             log.warning("primary_sign_timeout", waited_seconds=SIGN_TIMEOUT)
             return None
-        finally:
-            del self._waiting[number]
-
-    def resolve(self, number: int, reply: Reply | None) -> None:
-        waiter = self._waiting.get(number)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(reply)
 
 
 def listen_sockets(host: str, port: int) -> list[socket.socket]:
@@ -559,18 +549,14 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
     clock = SystemClock()
     loop = asyncio.get_running_loop()
     sender = _Sender(conn)
-    scrapes: dict[int, asyncio.Future[bytes]] = {}
-    numbers = itertools.count()
+    scrapes: Replies[bytes] = Replies()
 
     async def exposition() -> bytes:
         """The primary's view (with our counters as of now), never our own older one."""
-        number = next(numbers)
-        scrapes[number] = loop.create_future()
-        try:
-            sender.send(("scrape", number, list(metrics.registry.collect())))
-            return await asyncio.wait_for(scrapes[number], SCRAPE_TIMEOUT)
-        finally:
-            del scrapes[number]
+        counters = list(metrics.registry.collect())
+        return await scrapes.ask(
+            lambda number: sender.send(("scrape", number, counters)), SCRAPE_TIMEOUT
+        )
 
     policies = config.policies()
     health = HealthBoard(
@@ -623,12 +609,11 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
         elif kind == "upstream_result":
             upstream.resolve(message[1], message[2])
         elif kind == "signed":
-            signatures.resolve(message[1], message[2])
+            signatures.replies.resolve(message[1], message[2])
         elif kind == "ready":
             cache.set_ready()
-        elif kind == "exposition" and message[1] in scrapes:
-            if not scrapes[message[1]].done():
-                scrapes[message[1]].set_result(message[2])
+        elif kind == "exposition":
+            scrapes.resolve(message[1], message[2])
         elif kind == "stop":
             halt()
 

@@ -27,13 +27,13 @@ whose refresher keeps them warm as if it had been asked itself.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from revocd.clock import Clock
 from revocd.model import Issuer, Policy
+from revocd.replies import Replies
 from revocd.status.freshness import Freshness, freshness
 from revocd.upstream.cache import Key, sticky
 from revocd.upstream.health import HealthBoard
@@ -57,8 +57,7 @@ class UpstreamCopy:
         self._clock = clock
         self._ask = ask
         self._held: dict[Key, Held] = {}
-        self._numbers = itertools.count()
-        self._waiting: dict[int, asyncio.Future[UpstreamResult | None]] = {}
+        self._replies: Replies[UpstreamResult | None] = Replies()
         self._inflight: dict[tuple[str, bytes, str | None], asyncio.Task[UpstreamResult]] = {}
         self._asked: set[Key] = set()
 
@@ -81,9 +80,7 @@ class UpstreamCopy:
 
     def resolve(self, number: int, result: UpstreamResult | None) -> None:
         """The primary's reply to ask `number` (None: it could not look it up)."""
-        waiter = self._waiting.get(number)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(result)
+        self._replies.resolve(number, result)
 
     def take_asked(self) -> list[Key]:
         """The serials answered from the copy since the last call."""
@@ -135,19 +132,15 @@ class UpstreamCopy:
     async def _ask_primary(
         self, issuer: Issuer, policy: Policy, serial: bytes, hash_algorithm: str | None
     ) -> UpstreamResult:
-        number = next(self._numbers)
-        waiter: asyncio.Future[UpstreamResult | None] = asyncio.get_running_loop().create_future()
-        self._waiting[number] = waiter
         patience = (
             policy.ocsp.timeout.total_seconds() * max(1, len(issuer.ocsp_urls)) + PRIMARY_SLACK
         )
         try:
-            self._ask(number, issuer.name, serial, hash_algorithm)
-            result = await asyncio.wait_for(waiter, patience)
+            result = await self._replies.ask(
+                lambda number: self._ask(number, issuer.name, serial, hash_algorithm), patience
+            )
         except TimeoutError:
             result = None
-        finally:
-            del self._waiting[number]
         held = self._held.get((issuer.name, serial))
         if result is None:
             return self._unreachable(issuer, policy, held, patience)
