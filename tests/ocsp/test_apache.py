@@ -75,7 +75,7 @@ async def test_apache_refuses_a_client_certificate_revocd_reports_revoked(aiohtt
     ca = make_ca("Partner Client CA")
     responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
     client = await aiohttp_client(
-        app_for(ca, Signer(responder_cert, responder_key, embed=True), revoked=0x1001)
+        app_for(ca, Signer(responder_cert, responder_key, embed=True), revoked=[0x1001])
     )
     (tmp_path / "ca.pem").write_bytes(ca.pem())
     write(tmp_path / "server", *issue(ca, "localhost"))

@@ -47,7 +47,7 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def test_go_verifies_good_and_revoked_over_post_and_get(aiohttp_client, tmp_path, go_client):
     ca = make_ca("Partner Issuing CA")
     cert, key = issue(ca, "revocd ocsp", ocsp_signing=True)
-    client = await aiohttp_client(app_for(ca, Signer(cert, key, embed=True), revoked=0x1001))
+    client = await aiohttp_client(app_for(ca, Signer(cert, key, embed=True), revoked=[0x1001]))
     url = str(client.make_url("/ocsp"))
     ca_pem = pem(tmp_path / "ca.pem", ca.cert)
     good = pem(tmp_path / "good.pem", issue(ca, "alice", serial=0x2002)[0])

@@ -48,7 +48,7 @@ async def test_the_jdk_accepts_good_and_refuses_revoked(
         cert, key = issue(ca, "revocd ocsp", ocsp_signing=True)
         signer = Signer(cert, key, embed=True)
         pinned = []
-    client = await aiohttp_client(app_for(ca, signer, revoked=0x1001))
+    client = await aiohttp_client(app_for(ca, signer, revoked=[0x1001]))
     url = str(client.make_url("/ocsp"))
     ca_pem = pem(tmp_path / "ca.pem", ca.cert)
 

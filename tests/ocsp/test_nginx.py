@@ -8,35 +8,20 @@ import ssl
 import urllib.error
 import urllib.request
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from revocd.clock import SystemClock
-from revocd.evidence import CrlMeta
-from revocd.metrics import Metrics
-from revocd.model import Issuer, IssuerKey, Partner, Policy, SigningMode
-from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer
-from revocd.revoked import RevokedIndex, epoch_seconds
-from revocd.serials import content_from_int
-from revocd.status.answer import IssuerEvidence
-from revocd.status.board import SourceBoard
-from revocd.status.cache import StatusCache
 from revocd.web import keys
-from revocd.web.app import make_app
 from tests.support.peers import free_port, need_binary, running_peer
 from tests.support.pki import CA, issue, make_ca
+from tests.support.relying import NOW, app_for
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-POLICY = Policy(
-    timedelta(minutes=5), timedelta(hours=1), timedelta(seconds=5), 10**6, timedelta(minutes=5)
-)
 
 NGINX_CONF = """
 daemon off;
@@ -91,32 +76,8 @@ def https_get(port: int, ca: Path, cert: Path) -> int:
 async def serve_delegated(aiohttp_client, ca: CA, revoked: list[int]):
     """revocd answering OCSP for `ca`, signed by a delegated responder certificate."""
     responder_cert, responder_key = issue(ca, "revocd ocsp", ocsp_signing=True)
-    issuer = Issuer(
-        "partner", "partner", Path("x"), ca.cert, IssuerKey.from_certificate(ca.cert),
-        ("http://a/x.crl",), (), SigningMode.DELEGATED, None, None,
-    )  # fmt: skip
-    partners = (Partner("partner", POLICY, (issuer,)),)
-    cache = StatusCache(partners)
-    meta = CrlMeta(
-        "http://a/x.crl", 1, NOW - timedelta(minutes=5), NOW + timedelta(hours=6),
-        b"d" * 32, b"t" * 32, len(revoked), NOW,
-    )  # fmt: skip
-    index = RevokedIndex.from_entries(
-        [(content_from_int(s), epoch_seconds(NOW), 1) for s in revoked]
-    )
-    cache.install(IssuerEvidence("partner", POLICY.grace, meta, index, {}))
-    cache.ready = True
-    responder = Responder(
-        cache,
-        {"partner": Signer(responder_cert, responder_key, embed=True)},
-        {"partner": POLICY.grace},
-        ResponderPolicy(timedelta(hours=1), "ignore"),
-    )
-    app = make_app(
-        cache=cache, board=SourceBoard([]), clock=SystemClock(), partners=partners,
-        metrics=Metrics(), responder=responder,
-    )  # fmt: skip
-    return await aiohttp_client(app)
+    signer = Signer(responder_cert, responder_key, embed=True)
+    return await aiohttp_client(app_for(ca, signer, revoked, nonce="ignore"))
 
 
 def running_nginx(

@@ -1,9 +1,10 @@
-"""revocd's responder for one partner CA, as real relying-party clients (the JDK, Go's
-x/crypto/ocsp) meet it: real time, one revoked serial (keyCompromise), CRL evidence fresh
-for six hours."""
+"""revocd's responder for one partner CA, as real relying-party clients (nginx, Apache,
+the JDK, Go's x/crypto/ocsp) meet it: real time, the revoked serials (keyCompromise), CRL
+evidence fresh for six hours."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def pem(path: Path, cert: x509.Certificate) -> str:
     return str(path)
 
 
-def app_for(ca: CA, signer: Signer, revoked: int) -> web.Application:
+def app_for(ca: CA, signer: Signer, revoked: Sequence[int], nonce: str = "echo") -> web.Application:
+    """`nonce`: the responder's `nonce` policy (echo | ignore)."""
     issuer = Issuer(
         "partner", "partner", Path("x"), ca.cert, IssuerKey.from_certificate(ca.cert),
         ("http://a/x.crl",), (), SigningMode.DELEGATED if signer.embed else SigningMode.TRUSTED,
@@ -47,16 +49,19 @@ def app_for(ca: CA, signer: Signer, revoked: int) -> web.Application:
     cache = StatusCache(partners)
     meta = CrlMeta(
         "http://a/x.crl", 1, NOW - timedelta(minutes=5), NOW + timedelta(hours=6),
-        b"d" * 32, b"t" * 32, 1, NOW,
+        b"d" * 32, b"t" * 32, len(revoked), NOW,
     )  # fmt: skip
     index = RevokedIndex.from_entries(
-        [(content_from_int(revoked), epoch_seconds(NOW - timedelta(days=1)), KEY_COMPROMISE)]
+        [
+            (content_from_int(s), epoch_seconds(NOW - timedelta(days=1)), KEY_COMPROMISE)
+            for s in revoked
+        ]
     )
     cache.install(IssuerEvidence("partner", POLICY.grace, meta, index, {}))
     cache.ready = True
     responder = Responder(
         cache, {"partner": signer}, {"partner": POLICY.grace},
-        ResponderPolicy(timedelta(hours=1), "echo"),
+        ResponderPolicy(timedelta(hours=1), nonce),
     )  # fmt: skip
     return make_app(
         cache=cache, board=SourceBoard([]), clock=SystemClock(), partners=partners,
