@@ -13,15 +13,14 @@ import aiohttp.test_utils
 import pytest
 from aiohttp import web
 
-from revocd.web.hot_get import HotPath, HotSite
+from revocd.web.hot_get import site_for
 
 
 def daemon_site(runner: web.BaseRunner, sock: socket.socket, **kwargs: Any) -> web.BaseSite:
-    """The site `revocd run` puts on a listening socket (start_site's choice)."""
-    path = HotPath.of(runner) if isinstance(runner, web.AppRunner) else None
-    if path is None or kwargs.get("ssl_context") is not None:
+    """The site `revocd run` puts on a listening socket (TLS test servers stay plain)."""
+    if kwargs.get("ssl_context") is not None:
         return web.SockSite(runner, sock, **kwargs)
-    return HotSite(runner, sock, path)
+    return site_for(runner, sock)
 
 
 @pytest.fixture(autouse=True)

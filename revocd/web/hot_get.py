@@ -416,9 +416,14 @@ class HotSite(web.SockSite):
         await self._fronts.drain(DRAIN_GRACE)
 
 
-async def start_site(runner: web.AppRunner, sock: socket.socket) -> web.BaseSite:
+def site_for(runner: web.BaseRunner, sock: socket.socket) -> web.BaseSite:
     """The site for `sock`: the hot path in front when the app serves OCSP."""
-    path = HotPath.of(runner)
-    site = web.SockSite(runner, sock) if path is None else HotSite(runner, sock, path)
+    if isinstance(runner, web.AppRunner) and (path := HotPath.of(runner)) is not None:
+        return HotSite(runner, sock, path)
+    return web.SockSite(runner, sock)
+
+
+async def start_site(runner: web.AppRunner, sock: socket.socket) -> web.BaseSite:
+    site = site_for(runner, sock)
     await site.start()
     return site
