@@ -26,6 +26,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 NO_REASON = 255
 _TAIL = struct.Struct(">qB")
@@ -51,6 +52,10 @@ def from_epoch(seconds: int) -> datetime:
 
 def make_key(serial: bytes, key_width: int) -> bytes:
     return bytes((len(serial),)) + serial + bytes(key_width - 1 - len(serial))
+
+
+def serial_of(key: bytes) -> bytes:
+    return key[1 : 1 + key[0]]
 
 
 class _Keys:
@@ -141,10 +146,17 @@ class RevokedIndex:
             serial = self.blob[start + 1 : start + 1 + length]
             yield self._record(start // size, serial)
 
-    def serials(self) -> set[bytes]:
-        """Every serial's content octets (used to diff two CRLs for sticky revocation)."""
-        blob, size = self.blob, self.record_size
-        return {blob[s + 1 : s + 1 + blob[s]] for s in range(0, len(blob), size)}
+    def sorted_keys(self, width: int) -> list[bytes]:
+        """Every key in order, at `width` (at least `key_width`): a wider key is the same
+        key padded with zeros, so two indexes of different widths can be compared."""
+        if width < self.key_width:
+            raise ValueError(f"key width {width} is narrower than the index's {self.key_width}")
+        blob, size, own = self.blob, self.record_size, self.key_width
+        pad = bytes(width - own)
+        keys = [blob[s : s + own] + pad for s in range(0, len(blob), size)]
+        if len(self.runs) > 1:
+            keys.sort()  # Timsort merges already sorted runs in linear time
+        return keys
 
     def _record(self, i: int, serial: bytes) -> Revocation:
         start = i * self.record_size + self.key_width
@@ -161,6 +173,21 @@ class RevokedIndex:
     def to_bytes(self) -> bytes:
         """Persistable form: `header()` then the records."""
         return self.header() + self.blob
+
+    def write_to(self, file: IO[bytes]) -> None:
+        """`to_bytes()` into a file, without building it in memory (`write` copies in the
+        kernel, with the GIL released)."""
+        file.write(self.header())
+        file.write(self.blob)
+
+    @classmethod
+    def read_from(cls, path: str) -> RevokedIndex:
+        """What `write_to` wrote: the records come back as the one bytes object the kernel
+        filled, not a slice copied in Python."""
+        with open(path, "rb") as file:
+            start = file.read(3)
+            header = start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
+            return cls.from_parts(header, file.read())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RevokedIndex:

@@ -36,7 +36,7 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.store.base import Store, Validators
 from revocd.verify.crl import CrlCheckContext
-from revocd.verify.history import check_history, sticky_additions
+from revocd.verify.history import check_history
 
 
 class Outcome(StrEnum):
@@ -169,8 +169,7 @@ class Ingestor:
         )
         additions: list[Revocation] = []
         if runtime.newest is not None and len(older):
-            loop = asyncio.get_running_loop()
-            additions = await loop.run_in_executor(self._executor, sticky_additions, older, newer)
+            additions = await self._verifier.sticky_additions(older, newer)
         lister = runtime.newest if becomes_newest else meta  # the older CRL, which listed them
         sticky = [
             StickyRevocation(r, lister.source_url, lister.crl_number)

@@ -20,15 +20,17 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import tempfile
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from revocd.evidence import CrlEvidence
-from revocd.revoked import RevokedIndex
+from revocd.revoked import Revocation, RevokedIndex
 from revocd.verify.crl import CheckedCrl, CrlCheckContext, check_crl, verify_crl, with_entries
 from revocd.verify.entries import BoundaryMiss, find_boundary, walk_chunk
+from revocd.verify.history import sticky_additions
 
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
 DEFAULT_WIDTH = 21
@@ -56,6 +58,17 @@ class CrlVerifier:
             await asyncio.to_thread(_unlink, path)
         return with_entries(checked, der, index, count)
 
+    async def sticky_additions(self, older: RevokedIndex, newer: RevokedIndex) -> list[Revocation]:
+        """`history.sticky_additions` in the pool. The two indexes go to the worker as files,
+        as the CRL does: pickling two 30 MB indexes would hold this process's GIL, and so
+        stall serving, for tens of milliseconds."""
+        loop = asyncio.get_running_loop()
+        old_path, new_path = await asyncio.to_thread(_spill_indexes, older, newer)
+        try:
+            return await loop.run_in_executor(self.executor, _sticky_from_files, old_path, new_path)
+        finally:
+            await asyncio.to_thread(_unlink_all, [old_path, new_path])
+
     async def _walk(self, path: str, der: bytes, start: int, end: int) -> tuple[RevokedIndex, int]:
         loop = asyncio.get_running_loop()
         cuts = [start]
@@ -66,33 +79,50 @@ class CrlVerifier:
                 cuts.append(guess)
         cuts.append(end)
         width = DEFAULT_WIDTH
-        while True:
-            jobs = [
-                loop.run_in_executor(
-                    self.executor, _walk_file_part, path, a, b, width, i < len(cuts) - 2
-                )
-                for i, (a, b) in enumerate(itertools.pairwise(cuts))
-            ]
-            results = await asyncio.gather(*jobs, return_exceptions=True)
-            for result in results:  # in order: a part's errors count once its start is proven
-                if isinstance(result, BoundaryMiss):
-                    return await self._walk_whole(path, start, end)
-                if isinstance(result, BaseException):
-                    raise result
-            widths = {r[0] for r in results if not isinstance(r, BaseException)}
-            if len(widths) == 1:
+        outputs = [f"{path}.{i}" for i in range(len(cuts) - 1)]
+        try:
+            while True:
+                jobs = [
+                    loop.run_in_executor(
+                        self.executor,
+                        _walk_file_part,
+                        path,
+                        a,
+                        b,
+                        width,
+                        i < len(cuts) - 2,
+                        outputs[i],
+                    )
+                    for i, (a, b) in enumerate(itertools.pairwise(cuts))
+                ]
+                results = await asyncio.gather(*jobs, return_exceptions=True)
+                # in order: a part's errors count once its start is proven
+                for result in results:
+                    if isinstance(result, BoundaryMiss):
+                        return await self._walk_whole(path, start, end)
+                    if isinstance(result, BaseException):
+                        raise result
                 parts = [r for r in results if not isinstance(r, BaseException)]
-                return (
-                    RevokedIndex.concat(width := widths.pop(), [p[1] for p in parts]),
-                    sum(p[2] for p in parts),
-                )
-            width = max(widths)  # some part had longer serials: redo all at one width
+                widths = {w for w, _ in parts}
+                if len(widths) == 1:
+                    counts = [count for _, count in parts]
+                    blob = await asyncio.to_thread(_read_parts, outputs)
+                    runs = tuple(counts) if len(counts) > 1 else ()
+                    return RevokedIndex(widths.pop(), blob, runs), sum(counts)
+                width = max(widths)  # some part had longer serials: redo all at one width
+        finally:
+            await asyncio.to_thread(_unlink_all, outputs)
 
     async def _walk_whole(self, path: str, start: int, end: int) -> tuple[RevokedIndex, int]:
         loop = asyncio.get_running_loop()
-        width, blob, count = await loop.run_in_executor(
-            self.executor, _walk_file_part, path, start, end, DEFAULT_WIDTH, False
-        )
+        output = f"{path}.whole"
+        try:
+            width, count = await loop.run_in_executor(
+                self.executor, _walk_file_part, path, start, end, DEFAULT_WIDTH, False, output
+            )
+            blob = await asyncio.to_thread(_read_parts, [output])
+        finally:
+            await asyncio.to_thread(_unlink_all, [output])
         return RevokedIndex(width, blob), count
 
 
@@ -118,11 +148,47 @@ def _check_file(path: str, ctx: CrlCheckContext) -> CheckedCrl:
 
 
 def _walk_file_part(
-    path: str, start: int, end: int, width: int, guessed_end: bool
-) -> tuple[int, bytes, int]:
+    path: str, start: int, end: int, width: int, guessed_end: bool, output: str
+) -> tuple[int, int]:
+    """Walk one part of the CRL in `path`; its sorted records go to the file `output`
+    (read back by the kernel, not unpickled in the serving process). Returns the key
+    width used and the record count."""
     with open(path, "rb") as handle:
         handle.seek(start)
         part = handle.read(end - start)
     if len(part) != end - start:
         raise RuntimeError(f"{path} is shorter than expected")
-    return walk_chunk(part, 0, len(part), width, guessed_end=guessed_end)
+    width, blob, count = walk_chunk(part, 0, len(part), width, guessed_end=guessed_end)
+    Path(output).write_bytes(blob)
+    return width, count
+
+
+def _read_parts(paths: list[str]) -> bytes:
+    """The part files as one bytes object, copied by the kernel while the GIL is free:
+    joining 30 MB in Python would hold it (and stall serving) for tens of milliseconds."""
+    if len(paths) == 1:
+        return Path(paths[0]).read_bytes()
+    with tempfile.TemporaryFile(prefix="revocd-index-") as whole:
+        for path in paths:
+            with open(path, "rb") as part:
+                shutil.copyfileobj(part, whole)
+        whole.seek(0)
+        return whole.read()
+
+
+def _spill_indexes(older: RevokedIndex, newer: RevokedIndex) -> tuple[str, str]:
+    paths = []
+    for index in (older, newer):
+        with tempfile.NamedTemporaryFile(prefix="revocd-index-", delete=False) as f:
+            paths.append(f.name)
+            index.write_to(f)
+    return paths[0], paths[1]
+
+
+def _sticky_from_files(older: str, newer: str) -> list[Revocation]:
+    return sticky_additions(RevokedIndex.read_from(older), RevokedIndex.read_from(newer))
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        _unlink(path)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from revocd.errors import Rejected
 from revocd.evidence import CrlMeta, RejectReason, RevocationReason
-from revocd.revoked import Revocation, RevokedIndex
+from revocd.revoked import Revocation, RevokedIndex, serial_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +91,43 @@ def sticky_additions(older: RevokedIndex, newer: RevokedIndex) -> list[Revocatio
     """
     if not len(older):
         return []
-    dropped = older.serials() - newer.serials()
-    if not dropped:
-        return []
+    width = max(older.key_width, newer.key_width)
+    dropped = missing_keys(older.sorted_keys(width), newer.sorted_keys(width))
     hold = RevocationReason.CERTIFICATE_HOLD
     return [
         found
-        for serial in sorted(dropped)
+        for serial in sorted(serial_of(key) for key in dropped)
         if (found := older.lookup(serial)) is not None and found.reason != hold
     ]
+
+
+_BLOCK = 64  # keys compared at once
+
+
+def missing_keys(older: list[bytes], newer: list[bytes]) -> list[bytes]:
+    """The keys of sorted `older` that sorted `newer` lacks.
+
+    Consecutive CRLs share nearly all their entries, so the two lists are compared a block
+    at a time (one list comparison, in C) and merged key by key only where a block differs:
+    for two 1,000,000-entry CRLs a few times cheaper than two sets, and without their
+    ~100 MB.
+    """
+    missing: list[bytes] = []
+    i = j = 0
+    old_count, new_count = len(older), len(newer)
+    while i < old_count:
+        if older[i : i + _BLOCK] == newer[j : j + _BLOCK]:
+            i += _BLOCK
+            j += _BLOCK
+            continue
+        stop = min(i + _BLOCK, old_count)
+        while i < stop:
+            if j >= new_count or older[i] < newer[j]:
+                missing.append(older[i])
+                i += 1
+            elif older[i] == newer[j]:
+                i += 1
+                j += 1
+            else:
+                j += 1
+    return missing

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from revocd.errors import Rejected
 from revocd.evidence import CrlMeta, RejectReason, RevocationReason
-from revocd.revoked import NO_REASON, Revocation, RevokedIndex, from_epoch
+from revocd.revoked import NO_REASON, Revocation, RevokedIndex, from_epoch, make_key
+from revocd.serials import content_from_int
 from revocd.verify.crl import verify_crl
 from revocd.verify.history import HistoryVerdict, check_history, sticky_additions
 from tests.support.pki import T0
@@ -149,3 +153,48 @@ def test_sticky_additions(
     assert sticky_additions(older, newer) == [
         Revocation(bytes([s]), from_epoch(s), reason) for s, reason in kept
     ]
+
+
+def _walked(serials: list[bytes], parts: int, width: int) -> RevokedIndex:
+    """As the parallel walk builds a big CRL's index: consecutive parts, each sorted on its
+    own, at one key width."""
+    cuts = [len(serials) * i // parts for i in range(parts + 1)]
+    blobs = [
+        b"".join(sorted(make_key(s, width) + bytes(8) + bytes([KC]) for s in serials[a:b]))
+        for a, b in itertools.pairwise(cuts)
+    ]
+    return RevokedIndex.concat(width, blobs)
+
+
+serial_lists = st.lists(
+    st.integers(min_value=-(2**159), max_value=2**159).map(content_from_int),
+    unique=True,
+    max_size=400,
+)
+
+
+@given(
+    serial_lists,
+    serial_lists,
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(0, 3),
+    st.integers(0, 3),
+)
+def test_sticky_additions_are_exactly_the_dropped_serials(
+    older: list[bytes],
+    newer_extra: list[bytes],
+    older_parts: int,
+    newer_parts: int,
+    older_pad: int,
+    newer_pad: int,
+) -> None:
+    """Any two indexes, however many runs and whatever key widths: what the older lists
+    and the newer does not, in serial order (the block comparison must not skip any)."""
+    dropped = set(older[::3])  # consecutive CRLs share most entries; some expire
+    newer = [s for s in older if s not in dropped] + [s for s in newer_extra if s not in older]
+    widest = 1 + max((len(s) for s in older + newer), default=0)
+    old_index = _walked(older, older_parts, widest + older_pad)
+    new_index = _walked(newer, newer_parts, widest + newer_pad)
+    expected = sorted(set(older) - set(newer))
+    assert [r.serial for r in sticky_additions(old_index, new_index)] == expected
