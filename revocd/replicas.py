@@ -14,6 +14,8 @@ connection):
 The stream is one duplex pipe per replica, carrying pickled messages (tuples):
 
     primary -> replica: ("evidence", IssuerEvidence)  an issuer's new evidence
+                        ("evidence_file", IssuerEvidence, path)  the same, its big index
+                                                      in a file (revocd/evidence_files.py)
                         ("source", SourceState)       a source's new board entry
                         ("upstream", [Held, ...])     upstream answers held for serials
                         ("upstream_health", SourceHealth)  an OCSP source's new health
@@ -75,6 +77,7 @@ from aiohttp import web
 from revocd import logs
 from revocd.clock import Clock, SystemClock
 from revocd.config import load_config
+from revocd.evidence_files import EvidenceFiles, Spilled, read_spilled
 from revocd.metrics import Metrics, merged_exposition, summed
 from revocd.model import Issuer, Policy, SourceKind
 from revocd.ocsp.responder import Reply, Responder
@@ -122,7 +125,7 @@ class _Link:
     spec: ReplicaSpec
     process: BaseProcess
     conn: Connection
-    outbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[Message | Spilled] = field(default_factory=asyncio.Queue)
     counters: list[Any] = field(default_factory=list)  # its last metrics snapshot
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
@@ -167,7 +170,8 @@ class Replicas:
         self._clock: Clock | None = None
         self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
         self._lookups: set[asyncio.Task[None]] = set()
-        cache.on_install.append(lambda evidence: self._broadcast(("evidence", evidence)))
+        self._files = EvidenceFiles()
+        cache.on_install.append(lambda evidence: self._broadcast(self._files.outgoing(evidence)))
         cache.on_ready.append(lambda: self._broadcast(("ready",)))
         board.on_change.append(lambda state: self._broadcast(("source", state)))
 
@@ -282,8 +286,9 @@ class Replicas:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._threads.shutdown(wait=False, cancel_futures=True)
+        await self._files.close()
 
-    def _broadcast(self, message: Message) -> None:
+    def _broadcast(self, message: Message | Spilled) -> None:
         for link in self._links:
             link.outbox.put_nowait(message)
 
@@ -338,7 +343,7 @@ class Replicas:
         self._links.append(link)
         # Snapshot first, then every later change: all on this thread, so none is lost.
         for issuer in self._cache.issuers:
-            link.outbox.put_nowait(("evidence", self._cache.evidence(issuer.name)))
+            link.outbox.put_nowait(self._files.outgoing(self._cache.evidence(issuer.name)))
         for state in self._board.snapshot().values():
             link.outbox.put_nowait(("source", state))
         self._send_upstream_snapshot(link)
@@ -378,8 +383,9 @@ class Replicas:
     async def _send(self, link: _Link) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            message = await link.outbox.get()
-            try:  # big evidence takes a while to pickle and write: not on the event loop
+            queued = await link.outbox.get()
+            message = await queued.message() if isinstance(queued, Spilled) else queued
+            try:  # a message takes a while to pickle and write: not on the event loop
                 await loop.run_in_executor(self._threads, link.conn.send, message)
             except (OSError, EOFError, ValueError):
                 return  # the replica is gone; the supervisor restarts it
@@ -617,10 +623,21 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
         elif kind == "stop":
             halt()
 
-    def read_pipe() -> None:  # a thread: unpickling a big index must not stall serving
+    def read_pipe() -> None:  # a thread: reading a big index must not stall serving
         while (message := _recv_or_none(conn)) is not None:
+            if message[0] == "evidence_file":
+                try:
+                    loaded = read_spilled(message)
+                except (OSError, ValueError):
+                    # without this evidence the replica would answer from older: stop,
+                    # and the primary restarts it with a fresh snapshot
+                    log.exception("replica_evidence_unreadable", path=message[2])
+                    break
+                if loaded is None:
+                    continue  # replaced: the newer evidence is next in the pipe
+                message = loaded
             loop.call_soon_threadsafe(apply, message)
-        loop.call_soon_threadsafe(halt)  # the primary is gone
+        loop.call_soon_threadsafe(halt)  # the primary is gone, or the replica must restart
 
     threading.Thread(target=read_pipe, name="replica-receive", daemon=True).start()
     await ready_or_stop.wait()

@@ -82,6 +82,58 @@ def test_the_replica_answers_alone_and_follows_new_crls(daemon, partner, ca):
     assert {answer(daemon.url, "2002") for _ in range(40)} == {"revoked"}
 
 
+def _answers_of_the_replica_alone(daemon: RunningDaemon, serial: str) -> list[str]:
+    os.kill(daemon.process.pid, signal.SIGSTOP)  # only the replica can answer now
+    try:
+        answered: list[str] = []
+        deadline = time.monotonic() + 20
+        while len(answered) < 5 and time.monotonic() < deadline:
+            try:
+                answered.append(answer(daemon.url, serial, timeout=0.5))
+            except (OSError, urllib.error.URLError):
+                continue  # this connection went to the stopped primary
+        return answered
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+
+
+def test_a_big_crl_reaches_the_replica_through_one_file(tmp_path, partner, ca, big_crl):
+    """A 300,000-entry CRL's index (9 MB) goes to the replica as a file, not through the
+    pipe; a newer CRL replaces the file (the entries it drops stay revoked: sticky);
+    stopping removes it."""
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    dropped = f"{0x10_0000_0000 + 250_000:x}"  # in CRL 1 only
+    partner.files["/issuing.crl"] = big_crl(ca, number=1)
+    config = write_config(tmp_path, ca, [partner.url("/issuing.crl")], workers=2)
+    with RunningDaemon(config, extra_env={"TMPDIR": str(spool)}) as daemon:
+        daemon.wait_until(
+            "CRL 1", lambda: daemon.status("acme-issuing", "1002")["status"] == "revoked"
+        )
+        daemon.wait_until("the replica", lambda: len(replica_pids(daemon)) == 1)
+        daemon.wait_until(
+            "CRL 1 in the replica",
+            lambda: _answers_of_the_replica_alone(daemon, dropped) == ["revoked"] * 5,
+        )
+        first = list(spool.glob("revocd-evidence-*/*.index"))
+        assert len(first) == 1
+
+        partner.files["/issuing.crl"] = big_crl(ca, number=2, entries=200_000)
+        daemon.wait_until(
+            "CRL 2",
+            lambda: str(daemon.status("acme-issuing", "1002")["source"]["crl_number"]) == "2",
+        )
+        daemon.wait_until(
+            "CRL 2's file", lambda: list(spool.glob("revocd-evidence-*/*.index")) not in ([], first)
+        )
+        assert _answers_of_the_replica_alone(daemon, dropped) == ["revoked"] * 5
+        assert _answers_of_the_replica_alone(daemon, "1002") == ["revoked"] * 5
+        assert _answers_of_the_replica_alone(daemon, "1001") == ["good"] * 5
+        assert len(list(spool.glob("revocd-evidence-*/*.index"))) == 1  # CRL 1's is gone
+        assert daemon.stop() == 0
+    assert list(spool.glob("revocd-evidence-*")) == []
+
+
 def test_a_killed_replica_is_restarted_and_serving_goes_on(daemon):
     (first,) = replica_pids(daemon)
     os.kill(first, signal.SIGKILL)
