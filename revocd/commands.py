@@ -23,6 +23,7 @@ from revocd.errors import FetchError, Rejected, RevocdError
 from revocd.fetch.crl import fetch_crl
 from revocd.fetch.transport import Transport, make_session
 from revocd.model import Issuer, Partner, Source, SourceKind
+from revocd.scheduling import short_cpu_slices
 from revocd.status.freshness import freshness
 from revocd.upstream.client import OcspClient
 from revocd.upstream.health import HealthBoard
@@ -39,6 +40,7 @@ def run(config_path: Path, log_format: str | None, log_level: str | None) -> int
     log_level = log_level or config.logging.level
     logs.configure(log_format, log_level)
     install_uvloop()
+    short_cpu_slices()  # answering first; replicas inherit it (revocd/scheduling.py)
     asyncio.run(serve(config, log_format=log_format, log_level=log_level))
     return 0
 

@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import structlog
 from aiohttp import ClientSession, web
@@ -52,6 +51,7 @@ from revocd.ocsp.signing import Signer, load_signer
 from revocd.poll.poller import Poller
 from revocd.reload import Reloader, Wiring
 from revocd.replicas import Replicas, listen_sockets
+from revocd.scheduling import leave_the_daemons_cpu_group, short_cpu_slices
 from revocd.sdnotify import Notifier
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
@@ -103,7 +103,7 @@ def process_pool() -> Executor:
 
 
 CRL_WORKER_NICENESS = 10
-CRL_WORKER_GROUP_NICENESS = 10
+CRL_WORKER_GROUP_NICENESS = 10  # see scheduling.leave_the_daemons_cpu_group
 PRUNE_EVERY = 3600.0  # seconds between deletions of expired upstream answers
 
 
@@ -113,50 +113,9 @@ def crl_worker_init() -> None:
     few seconds later; an answer may not). Then: die with the daemon."""
     with contextlib.suppress(OSError):
         os.nice(CRL_WORKER_NICENESS)
-    leave_the_daemons_cpu_group()
+    leave_the_daemons_cpu_group(CRL_WORKER_GROUP_NICENESS)
     short_cpu_slices()
     die_with_parent()
-
-
-def leave_the_daemons_cpu_group() -> None:
-    """With Linux's autogroups (on by default outside a cpu cgroup), the CPU is shared
-    between sessions first and only then by niceness within a session. Busy niced
-    processes still make their session's share look busy on their core, and a process of
-    that session waking there waits for milliseconds (measured here: two busy nice-19
-    processes in a session took its p99 from 4 ms to over 100 ms; in a session of their
-    own at group niceness 19, to 4.4 ms). So each worker leads its own session, at group
-    niceness 10: at 19 a 1,000,000-entry ingest under full load took 36-95 s, at 10 8-22 s.
-    Where autogroups are off, or a cpu cgroup decides, the worker's niceness counts."""
-    group = Path("/proc/self/autogroup")
-    enabled = Path("/proc/sys/kernel/sched_autogroup_enabled")
-    try:
-        if not group.exists() or enabled.read_text().strip() != "1":
-            return
-        os.setsid()
-        group.write_text(str(CRL_WORKER_GROUP_NICENESS))
-    except OSError:
-        return
-
-
-# sched_setattr(2), which Python does not wrap: x86_64 and aarch64 numbers
-_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
-CRL_WORKER_SLICE_NS = 100_000  # the shortest slice Linux grants (6.12 and newer)
-
-
-def short_cpu_slices() -> None:
-    """Ask for 0.1 ms CPU slices (EEVDF's custom slice) instead of the default ~1.5 ms: a
-    process that wakes to answer then waits at most that long behind a CRL worker that
-    holds its core. Ignored by kernels older than 6.12 (measured here: the ingest's p99
-    went from 4.9-6.3 to 4.9-5.1 ms at 16,000 req/s)."""
-    number = _SCHED_SETATTR.get(os.uname().machine) if sys.platform == "linux" else None
-    if number is None:
-        return
-    import ctypes
-    import struct
-
-    # struct sched_attr, first version: size, policy, flags, nice, priority, runtime, ...
-    attr = struct.pack("=IIQiIQQQ", 48, 0, 0, os.nice(0), 0, CRL_WORKER_SLICE_NS, 0, 0)
-    ctypes.CDLL(None, use_errno=True).syscall(number, 0, ctypes.create_string_buffer(attr), 0)
 
 
 def die_with_parent() -> None:

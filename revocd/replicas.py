@@ -509,7 +509,7 @@ def replica_main(spec: ReplicaSpec, conn: Connection, sockets: list[socket.socke
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the primary, which stops us
     logs.configure(spec.log_format, spec.log_level)
-    install_uvloop()
+    install_uvloop()  # short CPU slices: inherited from the primary (revocd/scheduling.py)
     try:
         asyncio.run(_serve_replica(spec, conn, sockets))
     except Exception:

@@ -11,9 +11,9 @@ import pytest
 from revocd.daemon import (
     CRL_WORKER_GROUP_NICENESS,
     CRL_WORKER_NICENESS,
-    CRL_WORKER_SLICE_NS,
     process_pool,
 )
+from revocd.scheduling import SLICE_NS
 
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
@@ -38,7 +38,7 @@ def test_crl_workers_run_at_a_lower_priority_than_the_daemon():
     assert niceness == min(19, os.nice(0) + CRL_WORKER_NICENESS)
     # short slices, where the kernel shows them (6.12 and newer have se.slice)
     slices = re.findall(r"^se\.slice\s+:\s+(\d+)$", sched, re.M)
-    assert slices in ([], [str(CRL_WORKER_SLICE_NS)])
+    assert slices in ([], [str(SLICE_NS)])
     if not AUTOGROUP.exists() or AUTOGROUP.read_text().strip() != "1":
         pytest.skip("this kernel shares the CPU without autogroups: niceness is all there is")
     # a session (so an autogroup) of its own, at the lowest group priority: the daemon's

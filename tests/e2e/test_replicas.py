@@ -15,11 +15,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from revocd.scheduling import SLICE_NS
 from tests.e2e.conftest import crl_window, write_config
 from tests.support.daemon import REPO, RunningDaemon
 from tests.support.pki import CA, Entry, issue, make_crl
@@ -157,6 +159,14 @@ def test_metrics_count_the_requests_of_every_process(daemon):
 
     daemon.wait_until("/metrics to count all 40", lambda: counted() == 40.0)
     assert {counted() for _ in range(10)} == {40.0}  # the same from every process
+
+
+def test_the_answering_processes_ask_for_short_cpu_slices(daemon):
+    """The primary and the replica preempt background work as soon as a request wakes
+    them (revocd/scheduling.py); kernels from 6.12 show the slice they asked for."""
+    for pid in (daemon.process.pid, *replica_pids(daemon)):
+        sched = Path(f"/proc/{pid}/sched").read_text()
+        assert re.findall(r"^se\.slice\s+:\s+(\d+)$", sched, re.M) in ([], [str(SLICE_NS)])
 
 
 def test_sigterm_stops_the_replicas_too(daemon):
