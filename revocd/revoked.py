@@ -89,13 +89,6 @@ class RevokedIndex:
         if self.runs and sum(self.runs) != len(self.blob) // self.record_size:
             raise ValueError("revoked index runs do not add up to its records")
 
-    @classmethod
-    def concat(cls, key_width: int, blobs: list[bytes]) -> RevokedIndex:
-        """Sorted blobs of the same key width, kept as runs (no merge pass)."""
-        size = key_width + _TAIL.size
-        runs = tuple(len(b) // size for b in blobs)
-        return cls(key_width, b"".join(blobs), runs if len(runs) > 1 else ())
-
     @property
     def record_size(self) -> int:
         return self.key_width + _TAIL.size
