@@ -106,6 +106,8 @@ class CrlVerifier:
                 widths = {w for w, _ in parts}
                 if len(widths) == 1:
                     counts = [count for _, count in parts]
+                    # the CRL's copy is done with: temporary space is often small
+                    await asyncio.to_thread(_unlink, path)
                     blob = await asyncio.to_thread(_read_parts, outputs)
                     runs = tuple(counts) if len(counts) > 1 else ()
                     return RevokedIndex(widths.pop(), blob, runs), sum(counts)
@@ -165,15 +167,16 @@ def _walk_file_part(
 
 def _read_parts(paths: list[str]) -> bytes:
     """The part files as one bytes object, copied by the kernel while the GIL is free:
-    joining 30 MB in Python would hold it (and stall serving) for tens of milliseconds."""
-    if len(paths) == 1:
-        return Path(paths[0]).read_bytes()
-    with tempfile.TemporaryFile(prefix="revocd-index-") as whole:
-        for path in paths:
+    joining 30 MB in Python would hold it (and stall serving) for tens of milliseconds.
+    The later parts are appended to the first, each removed once appended, so the parts
+    never take more temporary space than the walk's output."""
+    first, *rest = paths
+    with open(first, "ab") as whole:
+        for path in rest:
             with open(path, "rb") as part:
                 shutil.copyfileobj(part, whole)
-        whole.seek(0)
-        return whole.read()
+            _unlink(path)
+    return Path(first).read_bytes()
 
 
 def _spill_indexes(older: RevokedIndex, newer: RevokedIndex) -> tuple[str, str]:
