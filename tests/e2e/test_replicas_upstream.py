@@ -251,6 +251,14 @@ def test_a_new_upstream_answer_reaches_the_replicas_pre_signed_responses(
     upstream.validity = timedelta(seconds=10)  # refreshed within seconds
     request = build_request(partner_ca.cert, content_from_int(FLIP), nonce=None).der
     assert status(daemon.url, FLIP)["status"] == "good"
+
+    def replica_holds_it() -> bool:
+        # The answer reaches the replica's copy through the pipe moments after the
+        # primary has it; stopped before then, the primary cannot answer the replica's ask.
+        with primary_stopped(daemon):
+            return certificate_status(from_replica(ocsp_post, daemon.url, request)) == "good"
+
+    daemon.wait_until("the replica's copy to hold the upstream answer", replica_holds_it)
     with primary_stopped(daemon):
         first = from_replica(ocsp_post, daemon.url, request)
         again = from_replica(ocsp_post, daemon.url, request)
