@@ -166,10 +166,10 @@ def _walk_file_part(
 
 
 def _read_parts(paths: list[str]) -> bytes:
-    """The part files as one bytes object, copied by the kernel while the GIL is free:
-    joining 30 MB in Python would hold it (and stall serving) for tens of milliseconds.
-    The later parts are appended to the first, each removed once appended, so the parts
-    never take more temporary space than the walk's output."""
+    """The part files as one bytes object, read by the kernel while the GIL is free (parts
+    returned as pickled results would be unpickled holding it: 30 MB stall serving for
+    tens of milliseconds). The later parts are appended to the first, each removed once
+    appended, so the parts never take more temporary space than the walk's output."""
     first, *rest = paths
     with open(first, "ab") as whole:
         for path in rest:
