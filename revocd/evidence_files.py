@@ -17,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any
 
 from revocd.revoked import RevokedIndex
+from revocd.spill import load_index, remove, spill_index
 from revocd.status.answer import IssuerEvidence
 
 SPILL_FROM_BYTES = 1 << 20  # smaller indexes are pickled with the rest of the message
-Message = tuple[Any, ...]
+Evidence = tuple[str, IssuerEvidence]  # ("evidence", evidence)
+EvidenceFile = tuple[str, IssuerEvidence, str]  # ("evidence_file", without index, path)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Spilled:
     evidence: IssuerEvidence
     path: asyncio.Task[str | None]  # None: the file could not be written
 
-    async def message(self) -> Message:
+    async def message(self) -> Evidence | EvidenceFile:
         """What goes down the pipe: the path, or, if the file failed, the whole index."""
         path = await self.path
         if path is None:
@@ -57,7 +57,7 @@ class EvidenceFiles:
         self._folder: str | None = None
         self._latest: dict[str, Spilled] = {}
 
-    def outgoing(self, evidence: IssuerEvidence) -> Message | Spilled:
+    def outgoing(self, evidence: IssuerEvidence) -> Evidence | Spilled:
         """The message for `evidence`: as is when small; else its file, written once (a
         replica started later reuses the file of the evidence still in force)."""
         if evidence.index.nbytes < SPILL_FROM_BYTES:
@@ -84,31 +84,20 @@ class EvidenceFiles:
 
     async def _write(self, index: RevokedIndex, previous: Spilled | None) -> str | None:
         try:
-            path = await asyncio.to_thread(_write_file, self._folder, index)
+            path = await asyncio.to_thread(spill_index, index, self._folder)
         except OSError:
             path = None
         if previous is not None and (old := await previous.path) is not None:
-            await asyncio.to_thread(_unlink, old)
+            await asyncio.to_thread(remove, old)
         return path
 
 
-def read_spilled(message: Message) -> Message | None:
-    """The replica's side (on its pipe-reading thread): ``("evidence", ...)`` with the
-    index read back from the file, or None when a newer file has replaced it."""
-    _, evidence, path = message
+def read_spilled(evidence: IssuerEvidence, path: str) -> Evidence | None:
+    """The replica's side (on its pipe-reading thread), for ``("evidence_file", evidence,
+    path)``: ``("evidence", ...)`` with the index read back from the file, or None when a
+    newer file has replaced it."""
     try:
-        index = RevokedIndex.read_from(path)
+        index = load_index(path)
     except FileNotFoundError:
         return None
     return ("evidence", dataclasses.replace(evidence, index=index))
-
-
-def _write_file(folder: str | None, index: RevokedIndex) -> str:
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".index", delete=False) as f:
-        index.write_to(f)
-        return f.name
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

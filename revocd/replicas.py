@@ -627,7 +627,7 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
         while (message := _recv_or_none(conn)) is not None:
             if message[0] == "evidence_file":
                 try:
-                    loaded = read_spilled(message)
+                    loaded = read_spilled(message[1], message[2])
                 except (OSError, ValueError):
                     # without this evidence the replica would answer from older: stop,
                     # and the primary restarts it with a fresh snapshot

@@ -167,20 +167,13 @@ class RevokedIndex:
         """Persistable form: `header()` then the records."""
         return self.header() + self.blob
 
-    def write_to(self, file: IO[bytes]) -> None:
-        """`to_bytes()` into a file, without building it in memory (`write` copies in the
-        kernel, with the GIL released)."""
-        file.write(self.header())
-        file.write(self.blob)
-
     @classmethod
-    def read_from(cls, path: str) -> RevokedIndex:
-        """What `write_to` wrote: the records come back as the one bytes object the kernel
-        filled, not a slice copied in Python."""
-        with open(path, "rb") as file:
-            start = file.read(3)
-            header = start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
-            return cls.from_parts(header, file.read())
+    def read_from(cls, file: IO[bytes]) -> RevokedIndex:
+        """`header()` then the records, from `file`: the records come back as the one bytes
+        object its `read` filled, not a slice copied in Python."""
+        start = file.read(3)
+        header = start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
+        return cls.from_parts(header, file.read())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RevokedIndex:

@@ -48,7 +48,7 @@ async def test_big_evidence_is_written_once_and_read_back_whole(tmp_path: Path) 
     message = await first.message()
     assert message[0] == "evidence_file"
     assert len(message[1].index) == 0  # the pipe carries the path, not the 1 MB
-    assert read_spilled(message) == ("evidence", big)
+    assert read_spilled(*message[1:]) == ("evidence", big)
     assert len(_index_files(tmp_path)) == 1
     await files.close()
     assert _anything(tmp_path) == []
@@ -62,8 +62,8 @@ async def test_newer_evidence_replaces_the_file_and_the_older_message_is_skipped
     assert isinstance(older, Spilled)
     assert isinstance(newer, Spilled)
     older_message, newer_message = await older.message(), await newer.message()
-    assert read_spilled(older_message) is None  # gone: the newer one is next in the pipe
-    assert read_spilled(newer_message) == ("evidence", newer.evidence)
+    assert read_spilled(*older_message[1:]) is None  # gone: the newer one is next in the pipe
+    assert read_spilled(*newer_message[1:]) == ("evidence", newer.evidence)
     assert len(_index_files(tmp_path)) == 1
     await files.close()
 

@@ -17,17 +17,15 @@ start is proven.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import os
 import shutil
-import tempfile
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from revocd.evidence import CrlEvidence
 from revocd.revoked import Revocation, RevokedIndex
+from revocd.spill import load_index, remove, spill, spill_index
 from revocd.verify.crl import CheckedCrl, CrlCheckContext, check_crl, verify_crl, with_entries
 from revocd.verify.entries import BoundaryMiss, find_boundary, walk_chunk
 from revocd.verify.history import sticky_additions
@@ -46,7 +44,7 @@ class CrlVerifier:
         if len(body) < PARALLEL_FROM_BYTES or self.parts < 2:
             evidence = await loop.run_in_executor(self.executor, _verify_small, body, ctx)
             return evidence if evidence.der else CrlEvidence(evidence.meta, evidence.index, body)
-        path = await asyncio.to_thread(_spill, body)
+        path = await asyncio.to_thread(spill, [body], prefix="revocd-crl-", suffix=".der")
         try:
             checked: CheckedCrl = await loop.run_in_executor(self.executor, _check_file, path, ctx)
             der = body
@@ -55,7 +53,7 @@ class CrlVerifier:
                 await asyncio.to_thread(Path(path).write_bytes, der)
             index, count = await self._walk(path, der, checked.entries_start, checked.entries_end)
         finally:
-            await asyncio.to_thread(_unlink, path)
+            await asyncio.to_thread(remove, path)
         return with_entries(checked, der, index, count)
 
     async def sticky_additions(self, older: RevokedIndex, newer: RevokedIndex) -> list[Revocation]:
@@ -63,11 +61,12 @@ class CrlVerifier:
         as the CRL does: pickling two 30 MB indexes would hold this process's GIL, and so
         stall serving, for tens of milliseconds."""
         loop = asyncio.get_running_loop()
-        old_path, new_path = await asyncio.to_thread(_spill_indexes, older, newer)
+        old_path = await asyncio.to_thread(spill_index, older)
+        new_path = await asyncio.to_thread(spill_index, newer)
         try:
             return await loop.run_in_executor(self.executor, _sticky_from_files, old_path, new_path)
         finally:
-            await asyncio.to_thread(_unlink_all, [old_path, new_path])
+            await asyncio.to_thread(remove, old_path, new_path)
 
     async def _walk(self, path: str, der: bytes, start: int, end: int) -> tuple[RevokedIndex, int]:
         loop = asyncio.get_running_loop()
@@ -107,13 +106,13 @@ class CrlVerifier:
                 if len(widths) == 1:
                     counts = [count for _, count in parts]
                     # the CRL's copy is done with: temporary space is often small
-                    await asyncio.to_thread(_unlink, path)
+                    await asyncio.to_thread(remove, path)
                     blob = await asyncio.to_thread(_read_parts, outputs)
                     runs = tuple(counts) if len(counts) > 1 else ()
                     return RevokedIndex(widths.pop(), blob, runs), sum(counts)
                 width = max(widths)  # some part had longer serials: redo all at one width
         finally:
-            await asyncio.to_thread(_unlink_all, outputs)
+            await asyncio.to_thread(remove, *outputs)
 
     async def _walk_whole(self, path: str, start: int, end: int) -> tuple[RevokedIndex, int]:
         loop = asyncio.get_running_loop()
@@ -124,24 +123,13 @@ class CrlVerifier:
             )
             blob = await asyncio.to_thread(_read_parts, [output])
         finally:
-            await asyncio.to_thread(_unlink_all, [output])
+            await asyncio.to_thread(remove, output)
         return RevokedIndex(width, blob), count
 
 
 def _verify_small(body: bytes, ctx: CrlCheckContext) -> CrlEvidence:
     evidence = verify_crl(body, ctx)
     return evidence if evidence.der != body else CrlEvidence(evidence.meta, evidence.index, b"")
-
-
-def _spill(body: bytes) -> str:
-    with tempfile.NamedTemporaryFile(prefix="revocd-crl-", suffix=".der", delete=False) as f:
-        f.write(body)
-        return f.name
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def _check_file(path: str, ctx: CrlCheckContext) -> CheckedCrl:
@@ -175,23 +163,9 @@ def _read_parts(paths: list[str]) -> bytes:
         for path in rest:
             with open(path, "rb") as part:
                 shutil.copyfileobj(part, whole)
-            _unlink(path)
+            remove(path)
     return Path(first).read_bytes()
 
 
-def _spill_indexes(older: RevokedIndex, newer: RevokedIndex) -> tuple[str, str]:
-    paths = []
-    for index in (older, newer):
-        with tempfile.NamedTemporaryFile(prefix="revocd-index-", delete=False) as f:
-            paths.append(f.name)
-            index.write_to(f)
-    return paths[0], paths[1]
-
-
 def _sticky_from_files(older: str, newer: str) -> list[Revocation]:
-    return sticky_additions(RevokedIndex.read_from(older), RevokedIndex.read_from(newer))
-
-
-def _unlink_all(paths: list[str]) -> None:
-    for path in paths:
-        _unlink(path)
+    return sticky_additions(load_index(older), load_index(newer))
