@@ -63,7 +63,7 @@ import queue
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -169,7 +169,7 @@ class Replicas:
         self._responder: Responder | None = None
         self._clock: Clock | None = None
         self._targets: Callable[[], Iterable[tuple[Issuer, Policy]]] = tuple
-        self._lookups: set[asyncio.Task[None]] = set()
+        self._asks: set[asyncio.Task[None]] = set()  # replicas' asks being answered
         self._files = EvidenceFiles()
         cache.on_install.append(lambda evidence: self._broadcast(self._files.outgoing(evidence)))
         cache.on_ready.append(lambda: self._broadcast(("ready",)))
@@ -280,9 +280,9 @@ class Replicas:
                 log.warning("replica_killed", replica=link.spec.number, pid=link.process.pid)
                 link.process.kill()
                 await loop.run_in_executor(None, link.process.join, STOP_TIMEOUT)
-        for task in [*self._supervisors.values(), *self._lookups]:
+        for task in [*self._supervisors.values(), *self._asks]:
             task.cancel()
-        for task in [*self._supervisors.values(), *self._lookups]:
+        for task in [*self._supervisors.values(), *self._asks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -408,13 +408,9 @@ class Replicas:
                 link.counters = message[2]
                 link.outbox.put_nowait(("exposition", message[1], self.exposition()))
             elif kind == "upstream_lookup":
-                task = asyncio.create_task(self._look_up(link, *message[1:]))
-                self._lookups.add(task)
-                task.add_done_callback(self._lookups.discard)
+                self._answer_in_background(self._look_up(link, *message[1:]))
             elif kind == "sign":
-                task = asyncio.create_task(self._sign_for(link, *message[1:]))
-                self._lookups.add(task)
-                task.add_done_callback(self._lookups.discard)
+                self._answer_in_background(self._sign_for(link, *message[1:]))
             elif kind == "upstream_asked" and self._upstream is not None:
                 for issuer, serial in message[1]:
                     self._upstream.touch(issuer, serial)
@@ -435,6 +431,12 @@ class Replicas:
             except Exception:  # our bug: say so; the replica answers upstream_unreachable
                 log.exception("replica_lookup_failed", replica=link.spec.number)
         link.outbox.put_nowait(("upstream_result", number, result))
+
+    def _answer_in_background(self, answering: Coroutine[Any, Any, None]) -> None:
+        """A replica's ask takes a while (a partner, a signature): the pipe reads on."""
+        task = asyncio.create_task(answering)
+        self._asks.add(task)
+        task.add_done_callback(self._asks.discard)
 
     async def _sign_for(self, link: _Link, number: int, data: bytes) -> None:
         """A replica's request to pre-sign: our response to the same bytes (reused by us
