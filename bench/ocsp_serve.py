@@ -539,13 +539,13 @@ def main() -> None:
                 for round_number in range(1, args.ingest_rounds + 1):
                     number = loads.index(kind) * args.ingest_rounds + round_number
                     load_script = script if kind == "saturating" else paced
-                    idle_label = f"revocd, {kind}, round {round_number}, idle"
+                    idle_label = _round_label(kind, round_number, "idle")
                     results[idle_label] = run_wrk(
                         base, paths_file, load_script, IDLE_WINDOW, args.connections, False
                     )
                     report(idle_label, results[idle_label])
                     crl_path, _ = big_crl(CACHE, big_key, big_cert, 1_000_000, number)
-                    label = f"revocd, {kind}, round {round_number}, 1M ingest"
+                    label = _round_label(kind, round_number, "1M ingest")
                     results[label], seconds = ingest_window(
                         daemon, crl_path, big_live, base, paths_file, load_script, args.connections
                     )
@@ -557,7 +557,7 @@ def main() -> None:
 
     ka_ratio = _ratio(results, "keep-alive")
     close_ratio = _ratio(results, "new connection per request")
-    ingest_ratios = {kind: _ingest_ratio(results, kind) for kind in loads}
+    ingest_ratios = {kind: _ingest_ratio(results, kind, args.ingest_rounds) for kind in loads}
     worst_p99 = max(
         results["revocd, keep-alive"].p99_ms, results["revocd, new connection per request"].p99_ms
     )
@@ -573,7 +573,7 @@ def main() -> None:
             f"  revocd p99 during the ingest / idle, {kind} = {during:.2f} / {idle:.2f} ms = "
             f"{during / idle:.2f}x   (medians of {args.ingest_rounds} rounds; {aim})"
         )
-        rounds = ", ".join(f"{r:.2f}" for r in _round_ratios(results, kind))
+        rounds = ", ".join(f"{r:.2f}" for r in _round_ratios(results, kind, args.ingest_rounds))
         print(f"  {'':<4}each round's own ingest / idle p99: {rounds}")
     print(json.dumps({k: vars(v) for k, v in results.items()}))
 
@@ -620,32 +620,28 @@ def ingest_window(
     return parse_wrk(out), float(str(event["seconds"]))
 
 
-def _ingest_ratio(results: dict[str, Load], kind: str) -> tuple[float, float]:
+def _round_label(kind: str, round_number: int, window: str) -> str:
+    return f"revocd, {kind}, round {round_number}, {window}"
+
+
+def _round_p99s(results: dict[str, Load], kind: str, rounds: int, window: str) -> list[float]:
+    return [results[_round_label(kind, n, window)].p99_ms for n in range(1, rounds + 1)]
+
+
+def _ingest_ratio(results: dict[str, Load], kind: str, rounds: int) -> tuple[float, float]:
     """(median p99 during the ingests, median idle p99) of one kind of load's rounds."""
-
-    def median_p99(suffix: str) -> float:
-        return statistics.median(
-            load.p99_ms
-            for label, load in results.items()
-            if label.startswith(f"revocd, {kind}, ") and label.endswith(suffix)
-        )
-
-    return median_p99(", 1M ingest"), median_p99(", idle")
+    return (
+        statistics.median(_round_p99s(results, kind, rounds, "1M ingest")),
+        statistics.median(_round_p99s(results, kind, rounds, "idle")),
+    )
 
 
-def _round_ratios(results: dict[str, Load], kind: str) -> list[float]:
+def _round_ratios(results: dict[str, Load], kind: str, rounds: int) -> list[float]:
     """Each round's ingest p99 over the idle p99 just before it: the spread behind the
     medians."""
-    prefix = f"revocd, {kind}, round "
-    rounds = sorted(
-        {label.split(",")[2] for label in results if label.startswith(prefix)},
-        key=lambda name: int(name.split()[-1]),
-    )
-    return [
-        results[f"revocd, {kind},{r}, 1M ingest"].p99_ms
-        / max(results[f"revocd, {kind},{r}, idle"].p99_ms, 1e-9)
-        for r in rounds
-    ]
+    during = _round_p99s(results, kind, rounds, "1M ingest")
+    idle = _round_p99s(results, kind, rounds, "idle")
+    return [d / max(i, 1e-9) for d, i in zip(during, idle, strict=True)]
 
 
 def _ratio(results: dict[str, Load], mode: str) -> float:
