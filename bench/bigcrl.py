@@ -2,8 +2,9 @@
 
 cryptography's CertificateRevocationListBuilder is quadratic (200k entries take ~100 s),
 so the entries are written as DER bytes and only the tbsCertList is signed. Entries are
-realistic: 16-20 octet positive random serials, UTCTime revocation dates spread over two
-years, about half with a reasonCode extension.
+realistic: 16-20 octet positive random serials, UTCTime revocation dates spread over the
+two years before 2026, about half with a reasonCode extension; CRLs of different numbers
+list the same entries.
 
 Run it (``python -m bench.bigcrl [entries]``) to print the generation time, the CPU time
 of `verify_crl` on the result, and what ``openssl crl -CAfile`` says about its signature.
@@ -24,6 +25,9 @@ from cryptography.x509.oid import NameOID
 from revocd.der import encode_tlv
 from revocd.serials import content_from_int
 
+# Revocation dates hang on a fixed day, not on the build time: two CRLs of the bench CA
+# (numbers 1 and 2) then list the same entries byte for byte, as a CA's consecutive CRLs do.
+_DATES_END = datetime(2026, 1, 1, tzinfo=UTC)
 ECDSA_SHA256 = encode_tlv(0x30, bytes.fromhex("06082a8648ce3d040302"))
 
 
@@ -96,7 +100,7 @@ def big_crl(
         serial = rng.getrandbits(8 * rng.randint(16, 20) - 1) | 1
         if i == entries // 2:
             probe = serial
-        when = now - timedelta(seconds=rng.randrange(2 * 365 * 86400))
+        when = _DATES_END - timedelta(seconds=rng.randrange(2 * 365 * 86400))
         body = encode_tlv(0x02, content_from_int(serial)) + _utc(when)
         if i % 2:
             body += reason

@@ -8,7 +8,14 @@ read is bounds-checked, so hostile input raises `DerError`, never IndexError.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
+
+# What the reader (and the CRL walk) reads: bytes, or a file mapped read-only. A CRL worker
+# maps the CRL and the indexes it is given instead of reading them: mapped pages come from
+# the page cache as they are touched, while a read fills tens of MB of fresh memory, whose
+# page faults slow the processes answering beside it (docs/decisions/0008).
+ReadOnlyBytes = bytes | mmap.mmap
 
 
 class DerError(ValueError):
@@ -27,7 +34,7 @@ class Tlv:
         return self.end - self.content_start
 
 
-def read_tlv(data: bytes | memoryview, pos: int, limit: int | None = None) -> Tlv:
+def read_tlv(data: ReadOnlyBytes | memoryview, pos: int, limit: int | None = None) -> Tlv:
     """Read one TLV at `pos`; it must end at or before `limit` (default: end of data)."""
     end_limit = len(data) if limit is None else limit
     if pos + 2 > end_limit:
@@ -55,14 +62,14 @@ def read_tlv(data: bytes | memoryview, pos: int, limit: int | None = None) -> Tl
     return Tlv(tag, pos, content_start, end)
 
 
-def expect(data: bytes | memoryview, pos: int, tag: int, limit: int | None = None) -> Tlv:
+def expect(data: ReadOnlyBytes | memoryview, pos: int, tag: int, limit: int | None = None) -> Tlv:
     tlv = read_tlv(data, pos, limit)
     if tlv.tag != tag:
         raise DerError(f"expected tag 0x{tag:02x} at offset {pos}, found 0x{tlv.tag:02x}")
     return tlv
 
 
-def children(data: bytes | memoryview, parent: Tlv) -> list[Tlv]:
+def children(data: ReadOnlyBytes | memoryview, parent: Tlv) -> list[Tlv]:
     """The TLVs directly inside a constructed value, which must exactly fill it."""
     out: list[Tlv] = []
     pos = parent.content_start

@@ -22,11 +22,14 @@ slice comparisons for 1M entries).
 from __future__ import annotations
 
 import bisect
+import mmap
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO
+
+from revocd.der import ReadOnlyBytes
 
 NO_REASON = 255
 _TAIL = struct.Struct(">qB")
@@ -63,7 +66,7 @@ class _Keys:
 
     __slots__ = ("_blob", "_count", "_record", "_width")
 
-    def __init__(self, blob: bytes, width: int, record: int) -> None:
+    def __init__(self, blob: ReadOnlyBytes, width: int, record: int) -> None:
         self._blob = blob
         self._width = width
         self._record = record
@@ -80,7 +83,7 @@ class _Keys:
 @dataclass(frozen=True, slots=True)
 class RevokedIndex:
     key_width: int
-    blob: bytes
+    blob: ReadOnlyBytes
     runs: tuple[int, ...] = ()  # record counts of the sorted runs; () means one run
 
     def __post_init__(self) -> None:
@@ -139,6 +142,14 @@ class RevokedIndex:
             serial = self.blob[start + 1 : start + 1 + length]
             yield self._record(start // size, serial)
 
+    def run_bounds(self) -> list[range]:
+        """The byte offsets in `blob` of each sorted run of records."""
+        bounds, start = [], 0
+        for count in self.runs or (len(self),):
+            bounds.append(range(start, start + count * self.record_size))
+            start += count * self.record_size
+        return bounds
+
     def sorted_keys(self, width: int) -> list[bytes]:
         """Every key in order, at `width` (at least `key_width`): a wider key is the same
         key padded with zeros, so two indexes of different widths can be compared."""
@@ -165,15 +176,19 @@ class RevokedIndex:
 
     def to_bytes(self) -> bytes:
         """Persistable form: `header()` then the records."""
-        return self.header() + self.blob
+        return b"".join((self.header(), self.blob))
 
     @classmethod
     def read_from(cls, file: IO[bytes]) -> RevokedIndex:
         """`header()` then the records, from `file`: the records come back as the one bytes
         object its `read` filled, not a slice copied in Python."""
+        return cls.from_parts(cls.read_header(file), file.read())
+
+    @staticmethod
+    def read_header(file: IO[bytes]) -> bytes:
+        """`header()`, read from `file` (checked by `from_parts`)."""
         start = file.read(3)
-        header = start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
-        return cls.from_parts(header, file.read())
+        return start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RevokedIndex:
@@ -182,15 +197,17 @@ class RevokedIndex:
         return cls.from_parts(data[:start], data[start:])
 
     @classmethod
-    def from_parts(cls, header: bytes, blob: bytes) -> RevokedIndex:
-        """From `header()` and `blob`, stored apart so that saving never copies the blob."""
+    def from_parts(cls, header: bytes, blob: ReadOnlyBytes) -> RevokedIndex:
+        """From `header()` and `blob`, stored apart so that saving never copies the blob (a
+        mapped blob is kept as it is)."""
         if len(header) < 3 or header[0] != _FORMAT_VERSION:
             raise ValueError("unknown revoked index format; was it written by a newer revocd?")
         width, count = header[1], header[2]
         if len(header) != 3 + count * _RUN.size:
             raise ValueError("revoked index header is truncated")
         runs = tuple(_RUN.unpack_from(header, 3 + i * _RUN.size)[0] for i in range(count))
-        return cls(width, bytes(blob), runs if count > 1 else ())
+        kept = blob if isinstance(blob, mmap.mmap) else bytes(blob)
+        return cls(width, kept, runs if count > 1 else ())
 
 
 def _dedupe(records: list[bytes], width: int) -> Iterator[bytes]:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from revocd.der import ReadOnlyBytes
 from revocd.errors import StoreError
 from revocd.evidence import CrlEvidence, CrlMeta
 from revocd.revoked import Revocation, RevokedIndex, epoch_seconds, from_epoch
@@ -327,7 +328,7 @@ def _user_version(db: sqlite3.Connection) -> int:
 _BLOB_CHUNK = 1024 * 1024
 
 
-def _write_blob(db: sqlite3.Connection, column: str, rowid: int, data: bytes) -> None:
+def _write_blob(db: sqlite3.Connection, column: str, rowid: int, data: ReadOnlyBytes) -> None:
     """Write a big BLOB in 1 MiB pieces: binding 70 MB as one parameter copies it while
     holding the GIL, which stalls the event loop for tens of milliseconds."""
     view = memoryview(data)

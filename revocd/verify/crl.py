@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier, SignatureAlgorithmOID
 
-from revocd.der import DerError, Tlv, children, encode_tlv, expect
+from revocd.der import DerError, ReadOnlyBytes, Tlv, children, encode_tlv, expect
 from revocd.errors import Rejected
 from revocd.evidence import CrlEvidence, CrlMeta, RejectReason
 from revocd.revoked import RevokedIndex
@@ -89,10 +89,11 @@ def verify_crl(data: bytes, ctx: CrlCheckContext) -> CrlEvidence:
     return with_entries(checked, der, index, count)
 
 
-def check_crl(data: bytes, ctx: CrlCheckContext) -> CheckedCrl:
+def check_crl(data: ReadOnlyBytes, ctx: CrlCheckContext) -> CheckedCrl:
     """Everything but walking the entries (cheap even for a 1,000,000-entry CRL)."""
     check_size(data, ctx.max_crl_bytes)
-    der = decode(data)
+    decoded = pem_decoded(data)
+    der = data if decoded is None else decoded
     parts = split(der)
     check_algorithms_agree(der, parts)  # before parsing: cryptography calls it malformed
     issuer = x509.load_der_x509_certificate(ctx.issuer_cert_der)
@@ -116,14 +117,14 @@ def check_crl(data: bytes, ctx: CrlCheckContext) -> CheckedCrl:
         accepted_at=ctx.now,
     )
     start, end = (parts.revoked.content_start, parts.revoked.end) if parts.revoked else (0, 0)
-    return CheckedCrl(b"" if der is data else der, meta, start, end)
+    return CheckedCrl(decoded or b"", meta, start, end)
 
 
 def with_entries(checked: CheckedCrl, der: bytes, index: RevokedIndex, count: int) -> CrlEvidence:
     return CrlEvidence(replace(checked.meta, entry_count=count), index, der)
 
 
-def check_size(data: bytes, max_bytes: int) -> None:
+def check_size(data: ReadOnlyBytes, max_bytes: int) -> None:
     if len(data) > max_bytes:
         raise Rejected(
             RejectReason.OVERSIZE,
@@ -131,10 +132,13 @@ def check_size(data: bytes, max_bytes: int) -> None:
         )
 
 
-def decode(data: bytes) -> bytes:
-    """DER as is; PEM (`-----BEGIN X509 CRL-----`) decoded. Anything else is malformed."""
+def pem_decoded(data: ReadOnlyBytes) -> bytes | None:
+    """None for DER (used as it is); PEM (`-----BEGIN X509 CRL-----`) decoded. Anything
+    else is malformed."""
     if data[:1] == b"\x30":
-        return data
+        return None
+    if not isinstance(data, bytes):  # a mapped file that is not DER: PEM is small
+        data = data[:]
     if not data.strip():
         raise Rejected(RejectReason.MALFORMED, "the partner sent an empty body, not a CRL")
     # Markers found with bytes.find, the body checked by strict base64: linear, and right
@@ -154,7 +158,7 @@ def decode(data: bytes) -> bytes:
         raise Rejected(RejectReason.MALFORMED, f"PEM CRL has bad base64 ({error})") from None
 
 
-def split(der: bytes) -> CrlParts:
+def split(der: ReadOnlyBytes) -> CrlParts:
     try:
         outer = expect(der, 0, 0x30)
         if outer.end != len(der):
@@ -189,7 +193,7 @@ def split(der: bytes) -> CrlParts:
     return CrlParts(tbs, tuple(fields), inner, algorithm, signature, revoked)
 
 
-def parse_header(der: bytes, parts: CrlParts) -> x509.CertificateRevocationList:
+def parse_header(der: ReadOnlyBytes, parts: CrlParts) -> x509.CertificateRevocationList:
     """cryptography's view of everything but the entries (re-assembled without them)."""
     kept = b"".join(
         der[f.start : f.end]
@@ -233,7 +237,7 @@ def check_can_sign_crl(issuer: x509.Certificate) -> None:
         )
 
 
-def check_algorithms_agree(der: bytes, parts: CrlParts) -> None:
+def check_algorithms_agree(der: ReadOnlyBytes, parts: CrlParts) -> None:
     outer = der[parts.outer_algorithm.start : parts.outer_algorithm.end]
     inner = der[parts.inner_algorithm.start : parts.inner_algorithm.end]
     if outer != inner:
@@ -298,7 +302,7 @@ def verify_with_key(
 
 
 def check_signature(
-    der: bytes,
+    der: ReadOnlyBytes,
     parts: CrlParts,
     header: x509.CertificateRevocationList,
     issuer: x509.Certificate,

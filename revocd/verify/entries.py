@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 
-from revocd.der import DerError, expect, read_tlv
+from revocd.der import DerError, ReadOnlyBytes, expect, read_tlv
 from revocd.errors import Rejected
 from revocd.evidence import RejectReason
 from revocd.revoked import NO_REASON, RevokedIndex
@@ -130,19 +130,19 @@ def build_index(der: bytes, start: int, end: int) -> tuple[RevokedIndex, int]:
 
     Returns the index and the number of entries.
     """
-    width, blob, count = walk_chunk(der, start, end, _DEFAULT_WIDTH, guessed_end=False)
-    return RevokedIndex(width, blob), count
+    width, records = walk_sorted(der, start, end, _DEFAULT_WIDTH, guessed_end=False)
+    return RevokedIndex(width, b"".join(records)), len(records)
 
 
-def walk_chunk(
-    der: bytes, start: int, end: int, width: int, *, guessed_end: bool
-) -> tuple[int, bytes, int]:
+def walk_sorted(
+    der: ReadOnlyBytes, start: int, end: int, width: int, *, guessed_end: bool
+) -> tuple[int, list[bytes]]:
     """Walk entries from `start` (a true entry boundary) to `end`, sorted into one run.
 
     With `guessed_end`, `end` is a guess from `find_boundary`: landing anywhere but exactly on
     it raises BoundaryMiss (and landing on it proves the guess right). Returns the key width
-    used (at least `width`), the sorted records and their count; a top-level function, so a
-    process pool can run it on one part of a big CRL while another part runs elsewhere.
+    used (at least `width`) and the sorted records; a top-level function, so a process pool
+    can run it on one part of a big CRL while another part runs elsewhere.
     """
     while True:
         try:
@@ -155,12 +155,12 @@ def walk_chunk(
             width = records + 1
             continue
         records.sort()
-        return width, b"".join(records), len(records)
+        return width, records
 
 
 def find_boundary(der: bytes, start: int, end: int, near: int) -> int | None:
     """An offset in [near, end) that looks like the start of an entry followed by more
-    entries (or the end of the list). A guess only: `walk_chunk(..., guessed_end=True)` on the
+    entries (or the end of the list). A guess only: `walk_sorted(..., guessed_end=True)` on the
     preceding part confirms it."""
     limit = min(end, near + 65536)
     pos = max(near, start)
@@ -190,7 +190,7 @@ def _plausible_chain(der: bytes, pos: int, end: int, count: int) -> bool:
     return True
 
 
-def _walk(d: bytes, pos: int, end: int, width: int) -> list[bytes] | int:
+def _walk(d: ReadOnlyBytes, pos: int, end: int, width: int) -> list[bytes] | int:
     """Sorted-later records of d[pos:end], or the serial size that needs a wider key.
 
     Fast runs first; after an entry the fast path refuses, the exact walker takes 1, 2,
@@ -239,7 +239,7 @@ class _Exact:
         self.seconds: dict[bytes, int] = {}
         self.extensions: dict[bytes, int] = {}
 
-    def entry(self, d: bytes, pos: int, end: int) -> tuple[bytes, int] | int:
+    def entry(self, d: ReadOnlyBytes, pos: int, end: int) -> tuple[bytes, int] | int:
         """(record, offset past the entry), or the serial size if it needs a wider key.
 
         Raises Rejected; IndexError on truncation (the caller maps it to malformed).

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from revocd.der import ReadOnlyBytes
 from revocd.errors import Rejected
 from revocd.evidence import RejectReason
 from revocd.revoked import NO_REASON
@@ -99,13 +100,13 @@ def _run_pattern() -> re.Pattern[bytes]:
 FAST_RUN = _run_pattern()  # compiled once; immutable
 
 
-def fast_run_end(d: bytes, pos: int, end: int) -> int:
+def fast_run_end(d: ReadOnlyBytes, pos: int, end: int) -> int:
     """Where the run of fast-shape entries starting at `pos` ends (`pos` if none)."""
     match = FAST_RUN.match(d, pos, end)
     return match.end() if match else pos
 
 
-Unpack = Callable[[bytes, int], tuple[bytes, int, int, int, int]]
+Unpack = Callable[[ReadOnlyBytes, int], tuple[bytes, int, int, int, int]]
 Pack = Callable[[bytes, int, int], bytes]
 
 
@@ -152,7 +153,7 @@ def date_seconds(key: int) -> int:
 
 
 def walk_run(
-    d: bytes, pos: int, end: int, tables: RunTables, days: dict[int, int], out: list[bytes]
+    d: ReadOnlyBytes, pos: int, end: int, tables: RunTables, days: dict[int, int], out: list[bytes]
 ) -> None:
     """Append the records of d[pos:end], a run that `FAST_RUN` matched exactly.
 

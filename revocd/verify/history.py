@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from revocd.der import ReadOnlyBytes
 from revocd.errors import Rejected
 from revocd.evidence import CrlMeta, RejectReason, RevocationReason
 from revocd.revoked import Revocation, RevokedIndex, serial_of
@@ -91,27 +92,88 @@ def sticky_additions(older: RevokedIndex, newer: RevokedIndex) -> list[Revocatio
     """
     if not len(older):
         return []
-    width = max(older.key_width, newer.key_width)
-    dropped = missing_keys(older.sorted_keys(width), newer.sorted_keys(width))
     hold = RevocationReason.CERTIFICATE_HOLD
     return [
         found
-        for serial in sorted(serial_of(key) for key in dropped)
+        for serial in sorted(_dropped_serials(older, newer))
         if (found := older.lookup(serial)) is not None and found.reason != hold
     ]
 
 
+def _dropped_serials(older: RevokedIndex, newer: RevokedIndex) -> set[bytes]:
+    """The serials `older` lists and `newer` does not.
+
+    Same key width (nearly always): each sorted run of `older` is compared with the run of
+    `newer` at the same position, over the index bytes themselves. That finds candidates
+    only, since a walk's runs are parts of the entry list and an entry near a cut may sit in
+    another run of the newer CRL; each candidate is then looked up in all of `newer`. No
+    per-entry objects are made for the shared entries: for two 1,000,000-entry CRLs this
+    used to be 2,000,000 keys (about 200 MB of fresh memory in the worker, whose page
+    faults slowed the processes answering beside it).
+
+    Otherwise (longer serials appeared, or the runs hardly line up, as when a CA reorders
+    its list), the keys are compared as two sorted lists, padded to one width.
+    """
+    if older.key_width == newer.key_width:
+        candidates = _candidates(older, newer)
+        if len(candidates) <= len(older) // _MOST_LOOKUPS:
+            return {s for key in candidates if newer.lookup(s := serial_of(key)) is None}
+    width = max(older.key_width, newer.key_width)
+    keys = missing_keys(older.sorted_keys(width), newer.sorted_keys(width))
+    return {serial_of(key) for key in keys}
+
+
+def _candidates(older: RevokedIndex, newer: RevokedIndex) -> list[bytes]:
+    """The keys of each run of `older` that the run of `newer` at its position lacks."""
+    old_runs, new_runs = older.run_bounds(), newer.run_bounds()
+    candidates: list[bytes] = []
+    for i, old_run in enumerate(old_runs):
+        new_run = new_runs[min(i, len(new_runs) - 1)]
+        candidates += _missing_in_run(
+            older.blob, old_run, newer.blob, new_run, older.key_width, older.record_size
+        )
+    return candidates
+
+
 _BLOCK = 64  # keys compared at once
+_MOST_LOOKUPS = 4  # candidates beyond a quarter of the entries: a lookup each costs more
+
+
+def _missing_in_run(
+    old: ReadOnlyBytes, old_run: range, new: ReadOnlyBytes, new_run: range, width: int, size: int
+) -> list[bytes]:
+    """The keys of the sorted records at `old_run` (byte offsets of `old`) that the sorted
+    records at `new_run` of `new` lack.
+
+    Consecutive CRLs share nearly all their entries, so a block of records is compared at
+    once (one bytes comparison, in C) and merged key by key only where the blocks differ.
+    """
+    missing: list[bytes] = []
+    block = _BLOCK * size
+    i, old_end = old_run.start, old_run.stop
+    j, new_end = new_run.start, new_run.stop
+    while i < old_end:
+        if old[i : min(i + block, old_end)] == new[j : min(j + block, new_end)]:
+            i += block
+            j += block
+            continue
+        stop = min(i + block, old_end)
+        while i < stop:
+            key = old[i : i + width]
+            if j >= new_end or key < new[j : j + width]:
+                missing.append(key)
+                i += size
+            elif key == new[j : j + width]:
+                i += size
+                j += size
+            else:
+                j += size
+    return missing
 
 
 def missing_keys(older: list[bytes], newer: list[bytes]) -> list[bytes]:
-    """The keys of sorted `older` that sorted `newer` lacks.
-
-    Consecutive CRLs share nearly all their entries, so the two lists are compared a block
-    at a time (one list comparison, in C) and merged key by key only where a block differs:
-    for two 1,000,000-entry CRLs a few times cheaper than two sets, and without their
-    ~100 MB.
-    """
+    """The keys of sorted `older` that sorted `newer` lacks (`_missing_in_runs` for lists
+    of keys, used when the two indexes have different key widths)."""
     missing: list[bytes] = []
     i = j = 0
     old_count, new_count = len(older), len(newer)

@@ -3,6 +3,7 @@ result must be exactly what the one-process walk gives."""
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -73,3 +74,15 @@ async def test_sticky_additions_through_files_equal_the_in_memory_diff(
     dropped = await verifier.sticky_additions(older, newer)
     assert len(dropped) == 5
     assert dropped == sticky_additions(older, newer)
+
+
+async def test_a_big_pem_crl_is_walked_in_parts_as_its_der(pool: ProcessPoolExecutor) -> None:
+    """The worker maps the CRL file; a PEM one is decoded, and its DER walked in parts."""
+    der = _big_crl(3)
+    pem = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(der) + b"-----END X509 CRL-----\n"
+    evidence = await CrlVerifier(pool, 2).verify(pem, ctx(ISSUING))
+    expected = verify_crl(der, ctx(ISSUING))
+    assert evidence.der == der
+    assert len(evidence.index.runs) == 2
+    width = evidence.index.key_width
+    assert evidence.index.sorted_keys(width) == expected.index.sorted_keys(width)
