@@ -53,6 +53,7 @@ from revocd.reload import Reloader, Wiring
 from revocd.replicas import Replicas, listen_sockets
 from revocd.scheduling import leave_the_daemons_cpu_group, short_cpu_slices
 from revocd.sdnotify import Notifier
+from revocd.spill import remove_leftovers
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.store.base import Store
@@ -296,6 +297,8 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
     metrics.config_last_reload_success.set(clock.now().timestamp())
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        if removed := await asyncio.to_thread(remove_leftovers):
+            log.info("temporary_leftovers_removed", paths=removed)
         store = open_store(config.store)
         await store.open()
         executor = (extra.executor_factory or process_pool)()

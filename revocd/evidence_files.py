@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 
 from revocd.revoked import RevokedIndex
-from revocd.spill import load_index, remove, spill_index
+from revocd.spill import load_index, remove, spill_index, temporary_prefix
 from revocd.status.answer import IssuerEvidence
 
 SPILL_FROM_BYTES = 1 << 20  # smaller indexes are pickled with the rest of the message
@@ -67,7 +67,8 @@ class EvidenceFiles:
             return latest
         if self._folder is None:
             try:
-                self._folder = tempfile.mkdtemp(prefix="revocd-evidence-", dir=self._parent)
+                prefix = temporary_prefix("evidence")
+                self._folder = tempfile.mkdtemp(prefix=prefix, dir=self._parent)
             except OSError:
                 return ("evidence", evidence)  # slower for serving, but just as right
         spilled = Spilled(evidence, asyncio.create_task(self._write(evidence.index, latest)))

@@ -3,6 +3,11 @@ the parts they walked, an index for the sticky diff or for a replica.
 
 Writing a file, and reading it back with one `read`, copies in the kernel with the GIL
 free; pickling 30 MB holds the GIL (and stalls serving) for tens of milliseconds.
+
+Every such name starts with ``revocd-<pid>.<start>-`` (`temporary_prefix`): the process
+that made it and when that process started. A daemon killed mid-ingest (SIGKILL, the OOM
+killer) cannot remove its files, up to a CRL's size each; the next daemon to start
+removes them (`remove_leftovers`), and never those of a daemon still running.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 
@@ -19,6 +26,7 @@ from revocd.revoked import RevokedIndex
 # An index file: its header, zeros up to this boundary, then the records, so that the
 # records alone can be mapped (a mapping starts on a multiple of it).
 _RECORDS_ALIGN = mmap.ALLOCATIONGRANULARITY
+_OWNED = re.compile(r"revocd-(\d+)\.(\d+)-")
 
 
 def spill(
@@ -37,7 +45,7 @@ def spill_index(index: RevokedIndex, folder: str | None = None) -> str:
     header = index.header()
     return spill(
         (header, bytes(_records_offset(header) - len(header)), index.blob),
-        prefix="revocd-index-",
+        prefix=temporary_prefix("index"),
         suffix=".index",
         folder=folder,
     )
@@ -75,3 +83,63 @@ def remove(*paths: str) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def temporary_prefix(kind: str) -> str:
+    """``revocd-<pid>.<start>-<kind>-``: the start of the name of a temporary file or
+    folder this process makes. The start time tells a reused pid apart (in a container,
+    every daemon is pid 1)."""
+    pid = os.getpid()
+    return f"revocd-{pid}.{_start_time(pid) or 0}-{kind}-"
+
+
+def remove_leftovers(folder: str | None = None) -> list[str]:
+    """Remove the temporary files and folders in `folder` (default: the system's temporary
+    directory) that a revocd process made and that process is gone; their paths. Only
+    this user's: in a shared /tmp, another user's names are theirs to keep."""
+    root = folder or tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _OWNED.match(name)
+        if match is None or _running(int(match[1]), int(match[2])):
+            continue
+        path = os.path.join(root, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            remove(path)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int, start: int) -> bool:
+    """Whether the process that started as `pid` at `start` still runs."""
+    now = _start_time(pid)
+    if now is not None or os.path.isdir("/proc/self"):
+        return now == start
+    try:  # no /proc: the pid alone
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, from Linux's /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(b")") + 2 :].split()[19])

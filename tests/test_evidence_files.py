@@ -21,7 +21,7 @@ def _evidence(entries: int, seed: int = 1) -> IssuerEvidence:
 
 
 def _index_files(folder: Path) -> list[Path]:
-    return list(folder.glob("revocd-evidence-*/*.index"))
+    return list(folder.glob("revocd-*-evidence-*/*.index"))
 
 
 def _anything(folder: Path) -> list[Path]:

@@ -1,13 +1,24 @@
-"""Index files for the CRL workers and the replicas: read back or mapped, the same index."""
+"""Temporary files for the CRL workers and the replicas: an index read back or mapped is the
+same index; what a killed revocd left is removed, what a running one holds is kept."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from revocd.revoked import RevokedIndex, make_key
-from revocd.spill import load_index, mapped_index, remove, spill_index
+from revocd.spill import (
+    load_index,
+    mapped_index,
+    remove,
+    remove_leftovers,
+    spill,
+    spill_index,
+    temporary_prefix,
+)
 
 
 def _index(runs: tuple[int, ...]) -> RevokedIndex:
@@ -64,3 +75,36 @@ def test_a_truncated_index_file_is_refused(tmp_path: Path) -> None:
         load_index(path)
     with pytest.raises(ValueError, match="whole number of records"), mapped_index(path):
         pass
+
+
+def _tag_of_a_gone_process() -> str:
+    """`revocd-<pid>.<start>-` of a process that ran and was killed."""
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        start = Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[19]
+    finally:
+        child.kill()
+        child.wait()
+    return f"revocd-{child.pid}.{int(start)}-"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_leftovers_of_a_killed_revocd_are_removed_and_a_running_ones_kept(tmp_path: Path) -> None:
+    gone = _tag_of_a_gone_process()
+    left_file = tmp_path / f"{gone}crl-x1.der"
+    left_file.write_bytes(b"\x30" * 100)
+    left_folder = tmp_path / f"{gone}evidence-x2"
+    left_folder.mkdir()
+    (left_folder / "revocd-index-x3.index").write_bytes(b"\x02")
+    running = Path(spill([b"kept"], prefix=temporary_prefix("crl"), folder=str(tmp_path)))
+    reused_pid = tmp_path / f"revocd-{os.getpid()}.1-crl-x4.der"  # our pid, another start
+    reused_pid.write_bytes(b"")
+    others = [tmp_path / "revocd-demo-x5", tmp_path / "unrelated.txt"]
+    for other in others:
+        other.write_bytes(b"")
+
+    removed = remove_leftovers(str(tmp_path))
+
+    assert sorted(removed) == sorted(str(p) for p in (left_file, left_folder, reused_pid))
+    assert sorted(tmp_path.iterdir()) == sorted([running, *others])
+    assert remove_leftovers(str(tmp_path)) == []

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from revocd.evidence import CrlEvidence
 from revocd.revoked import Revocation, RevokedIndex
-from revocd.spill import mapped_index, remove, spill, spill_index
+from revocd.spill import mapped_index, remove, spill, spill_index, temporary_prefix
 from revocd.verify.crl import CheckedCrl, CrlCheckContext, check_crl, verify_crl, with_entries
 from revocd.verify.entries import BoundaryMiss, find_boundary, walk_sorted
 from revocd.verify.history import sticky_additions
@@ -46,7 +46,8 @@ class CrlVerifier:
         if len(body) < PARALLEL_FROM_BYTES or self.parts < 2:
             evidence = await loop.run_in_executor(self.executor, _verify_small, body, ctx)
             return evidence if evidence.der else CrlEvidence(evidence.meta, evidence.index, body)
-        path = await asyncio.to_thread(spill, [body], prefix="revocd-crl-", suffix=".der")
+        prefix = temporary_prefix("crl")
+        path = await asyncio.to_thread(spill, [body], prefix=prefix, suffix=".der")
         try:
             checked: CheckedCrl = await loop.run_in_executor(self.executor, _check_file, path, ctx)
             der = body

@@ -117,7 +117,7 @@ def test_a_big_crl_reaches_the_replica_through_one_file(tmp_path, partner, ca, b
             "CRL 1 in the replica",
             lambda: _answers_of_the_replica_alone(daemon, dropped) == ["revoked"] * 5,
         )
-        first = list(spool.glob("revocd-evidence-*/*.index"))
+        first = list(spool.glob("revocd-*-evidence-*/*.index"))
         assert len(first) == 1
 
         partner.files["/issuing.crl"] = big_crl(ca, number=2, entries=200_000)
@@ -129,15 +129,15 @@ def test_a_big_crl_reaches_the_replica_through_one_file(tmp_path, partner, ca, b
             # CRL 2's file is written before CRL 1's is removed: wait for both steps
             "CRL 2's file alone",
             lambda: (
-                len(later := list(spool.glob("revocd-evidence-*/*.index"))) == 1 and later != first
+                len(later := list(spool.glob("revocd-*-evidence-*/*.index"))) == 1 and later != first
             ),
         )
         assert _answers_of_the_replica_alone(daemon, dropped) == ["revoked"] * 5
         assert _answers_of_the_replica_alone(daemon, "1002") == ["revoked"] * 5
         assert _answers_of_the_replica_alone(daemon, "1001") == ["good"] * 5
-        assert len(list(spool.glob("revocd-evidence-*/*.index"))) == 1  # CRL 1's is gone
+        assert len(list(spool.glob("revocd-*-evidence-*/*.index"))) == 1  # CRL 1's is gone
         assert daemon.stop() == 0
-    assert list(spool.glob("revocd-evidence-*")) == []
+    assert list(spool.glob("revocd-*-evidence-*")) == []
 
 
 def test_a_killed_replica_is_restarted_and_serving_goes_on(daemon):

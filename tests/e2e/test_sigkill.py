@@ -1,8 +1,10 @@
-"""SIGKILL in the middle of ingesting a big CRL loses nothing previously accepted."""
+"""SIGKILL in the middle of ingesting a big CRL loses nothing previously accepted, and
+the next daemon removes the temporary files the killed one left."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +21,10 @@ def test_sigkill_while_ingesting_keeps_accepted_evidence(tmp_path, partner, ca, 
         ca, [Entry(0x1001), Entry(0x1002, reason=None)], number=1, **crl_window()
     )
     config = write_config(tmp_path, ca, [partner.url("/issuing.crl")])
-    daemon = RunningDaemon(config)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch)}
+    daemon = RunningDaemon(config, extra_env=env)
     try:
         daemon.wait_until(
             "CRL 1", lambda: daemon.status("acme-issuing", "1001")["status"] == "revoked"
@@ -36,8 +41,15 @@ def test_sigkill_while_ingesting_keeps_accepted_evidence(tmp_path, partner, ca, 
         daemon.kill()
 
     partner.close()
-    with RunningDaemon(config) as restarted:
+    left = sorted(str(path) for path in scratch.iterdir())  # the CRL being verified, if any
+    with RunningDaemon(config, extra_env=env) as restarted:
         restarted.wait_ready()
+        assert [p for p in left if Path(p).exists()] == []
+        if left:
+            removed = [e for e in restarted.events if e["event"] == "temporary_leftovers_removed"]
+            assert sorted(removed[0]["paths"]) == left
+        mine = f"revocd-{restarted.process.pid}."
+        assert [p.name for p in scratch.iterdir() if not p.name.startswith(mine)] == []
         revoked = restarted.status("acme-issuing", "1001")
         assert revoked["status"] == "revoked"
         assert restarted.status("acme-issuing", "1002")["status"] == "revoked"
