@@ -4,10 +4,11 @@ the parts they walked, an index for the sticky diff or for a replica.
 Writing a file, and reading it back with one `read`, copies in the kernel with the GIL
 free; pickling 30 MB holds the GIL (and stalls serving) for tens of milliseconds.
 
-Every such name starts with ``revocd-<pid>.<start>-`` (`temporary_prefix`): the process
-that made it and when that process started. A daemon killed mid-ingest (SIGKILL, the OOM
-killer) cannot remove its files, up to a CRL's size each; the next daemon to start
-removes them (`remove_leftovers`), and never those of a daemon still running.
+Every such name starts with ``revocd-<pid>.<start>.<namespace>-`` (`temporary_prefix`):
+the process that made it, when that process started, and its pid namespace. A daemon
+killed mid-ingest (SIGKILL, the OOM killer) cannot remove its files, up to a CRL's size
+each; the next daemon to start removes them (`remove_leftovers`), and never those of a
+daemon still running.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from revocd.revoked import RevokedIndex
 # An index file: its header, zeros up to this boundary, then the records, so that the
 # records alone can be mapped (a mapping starts on a multiple of it).
 _RECORDS_ALIGN = mmap.ALLOCATIONGRANULARITY
-_OWNED = re.compile(r"revocd-(\d+)\.(\d+)-")
+_OWNED = re.compile(r"revocd-(\d+)\.(\d+)\.(\d+)-")
 
 
 def spill(
@@ -86,11 +87,12 @@ def remove(*paths: str) -> None:
 
 
 def temporary_prefix(kind: str) -> str:
-    """``revocd-<pid>.<start>-<kind>-``: the start of the name of a temporary file or
-    folder this process makes. The start time tells a reused pid apart (in a container,
-    every daemon is pid 1)."""
+    """``revocd-<pid>.<start>.<namespace>-<kind>-``: the start of the name of a temporary
+    file or folder this process makes. The start time tells a reused pid apart (in a
+    container, every daemon is pid 1); the pid namespace, a process whose pid means
+    nothing here (a container sharing this directory)."""
     pid = os.getpid()
-    return f"revocd-{pid}.{_start_time(pid) or 0}-{kind}-"
+    return f"revocd-{pid}.{_start_time(pid) or 0}.{_pid_namespace()}-{kind}-"
 
 
 def remove_leftovers(folder: str | None = None) -> list[str]:
@@ -105,7 +107,7 @@ def remove_leftovers(folder: str | None = None) -> list[str]:
     removed = []
     for name in names:
         match = _OWNED.match(name)
-        if match is None or _running(int(match[1]), int(match[2])):
+        if match is None or _running(int(match[1]), int(match[2]), int(match[3])):
             continue
         path = os.path.join(root, name)
         try:
@@ -121,8 +123,11 @@ def remove_leftovers(folder: str | None = None) -> list[str]:
     return removed
 
 
-def _running(pid: int, start: int) -> bool:
-    """Whether the process that started as `pid` at `start` still runs."""
+def _running(pid: int, start: int, namespace: int) -> bool:
+    """Whether the process that started as `pid` at `start` still runs (or may: one of
+    another pid namespace cannot be looked up from here, so it counts as running)."""
+    if namespace != _pid_namespace():
+        return True
     now = _start_time(pid)
     if now is not None or os.path.isdir("/proc/self"):
         return now == start
@@ -143,3 +148,11 @@ def _start_time(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat[stat.rindex(b")") + 2 :].split()[19])
+
+
+def _pid_namespace() -> int:
+    """This process's pid namespace (its inode number; 0 without Linux's /proc)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0

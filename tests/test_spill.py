@@ -78,14 +78,14 @@ def test_a_truncated_index_file_is_refused(tmp_path: Path) -> None:
 
 
 def _tag_of_a_gone_process() -> str:
-    """`revocd-<pid>.<start>-` of a process that ran and was killed."""
+    """`revocd-<pid>.<start>.<namespace>-` of a process that ran and was killed."""
     child = subprocess.Popen(["sleep", "60"])
     try:
         start = Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[19]
     finally:
         child.kill()
         child.wait()
-    return f"revocd-{child.pid}.{int(start)}-"
+    return f"revocd-{child.pid}.{int(start)}.{os.stat('/proc/self/ns/pid').st_ino}-"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
@@ -97,9 +97,15 @@ def test_leftovers_of_a_killed_revocd_are_removed_and_a_running_ones_kept(tmp_pa
     left_folder.mkdir()
     (left_folder / "revocd-index-x3.index").write_bytes(b"\x02")
     running = Path(spill([b"kept"], prefix=temporary_prefix("crl"), folder=str(tmp_path)))
-    reused_pid = tmp_path / f"revocd-{os.getpid()}.1-crl-x4.der"  # our pid, another start
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    reused_pid = tmp_path / f"revocd-{os.getpid()}.1.{namespace}-crl-x4.der"  # another start
     reused_pid.write_bytes(b"")
-    others = [tmp_path / "revocd-demo-x5", tmp_path / "unrelated.txt"]
+    elsewhere = gone.replace(f".{namespace}-", f".{namespace + 1}-")  # another pid namespace
+    others = [
+        tmp_path / f"{elsewhere}crl-x6.der",
+        tmp_path / "revocd-demo-x5",
+        tmp_path / "unrelated.txt",
+    ]
     for other in others:
         other.write_bytes(b"")
 

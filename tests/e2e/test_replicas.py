@@ -129,7 +129,8 @@ def test_a_big_crl_reaches_the_replica_through_one_file(tmp_path, partner, ca, b
             # CRL 2's file is written before CRL 1's is removed: wait for both steps
             "CRL 2's file alone",
             lambda: (
-                len(later := list(spool.glob("revocd-*-evidence-*/*.index"))) == 1 and later != first
+                len(later := list(spool.glob("revocd-*-evidence-*/*.index"))) == 1
+                and later != first
             ),
         )
         assert _answers_of_the_replica_alone(daemon, dropped) == ["revoked"] * 5
