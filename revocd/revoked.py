@@ -178,12 +178,6 @@ class RevokedIndex:
         """Persistable form: `header()` then the records."""
         return b"".join((self.header(), self.blob))
 
-    @classmethod
-    def read_from(cls, file: IO[bytes]) -> RevokedIndex:
-        """`header()` then the records, from `file`: the records come back as the one bytes
-        object its `read` filled, not a slice copied in Python."""
-        return cls.from_parts(cls.read_header(file), file.read())
-
     @staticmethod
     def read_header(file: IO[bytes]) -> bytes:
         """`header()`, read from `file` (checked by `from_parts`)."""

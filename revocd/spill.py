@@ -61,6 +61,15 @@ def load_index(path: str) -> RevokedIndex:
 
 
 @contextlib.contextmanager
+def mapped_file(path: str) -> Iterator[mmap.mmap]:
+    """The file at `path` mapped read-only: its pages come from the page cache as they are
+    touched, where reading it would fill as much fresh memory. Usable only inside the
+    `with` block."""
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        yield data
+
+
+@contextlib.contextmanager
 def mapped_index(path: str) -> Iterator[RevokedIndex]:
     """The index in a file `spill_index` wrote, its records mapped read-only rather than
     read: they come from the page cache as they are touched, not as fresh memory. Usable

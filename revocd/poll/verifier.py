@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import mmap
 import shutil
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -26,7 +25,14 @@ from pathlib import Path
 
 from revocd.evidence import CrlEvidence
 from revocd.revoked import Revocation, RevokedIndex
-from revocd.spill import mapped_index, remove, spill, spill_index, temporary_prefix
+from revocd.spill import (
+    mapped_file,
+    mapped_index,
+    remove,
+    spill,
+    spill_index,
+    temporary_prefix,
+)
 from revocd.verify.crl import CheckedCrl, CrlCheckContext, check_crl, verify_crl, with_entries
 from revocd.verify.entries import BoundaryMiss, find_boundary, walk_sorted
 from revocd.verify.history import sticky_additions
@@ -137,7 +143,7 @@ def _verify_small(body: bytes, ctx: CrlCheckContext) -> CrlEvidence:
 
 def _check_file(path: str, ctx: CrlCheckContext) -> CheckedCrl:
     """`check_crl` on the CRL in `path`, mapped rather than read (as in `_walk_file_part`)."""
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with mapped_file(path) as data:
         return check_crl(data, ctx)
 
 
@@ -152,7 +158,7 @@ def _walk_file_part(
     each is 20 MB of fresh memory per part and ingest, and faulting fresh pages in here
     slows the processes answering beside this one (docs/decisions/0008).
     """
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as der:
+    with mapped_file(path) as der:
         if len(der) < end:
             raise RuntimeError(f"{path} is shorter than expected")
         width, records = walk_sorted(der, start, end, width, guessed_end=guessed_end)

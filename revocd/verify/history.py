@@ -112,14 +112,18 @@ def _dropped_serials(older: RevokedIndex, newer: RevokedIndex) -> set[bytes]:
     faults slowed the processes answering beside it).
 
     Otherwise (longer serials appeared, or the runs hardly line up, as when a CA reorders
-    its list), the keys are compared as two sorted lists, padded to one width.
+    its list), every key is compared, in one sorted run per index, padded to one width.
     """
     if older.key_width == newer.key_width:
         candidates = _candidates(older, newer)
         if len(candidates) <= len(older) // _MOST_LOOKUPS:
             return {s for key in candidates if newer.lookup(s := serial_of(key)) is None}
     width = max(older.key_width, newer.key_width)
-    keys = missing_keys(older.sorted_keys(width), newer.sorted_keys(width))
+    old_keys = b"".join(older.sorted_keys(width))
+    new_keys = b"".join(newer.sorted_keys(width))
+    keys = _missing_in_run(
+        old_keys, range(len(old_keys)), new_keys, range(len(new_keys)), width, width
+    )
     return {serial_of(key) for key in keys}
 
 
@@ -143,7 +147,7 @@ def _missing_in_run(
     old: ReadOnlyBytes, old_run: range, new: ReadOnlyBytes, new_run: range, width: int, size: int
 ) -> list[bytes]:
     """The keys of the sorted records at `old_run` (byte offsets of `old`) that the sorted
-    records at `new_run` of `new` lack.
+    records at `new_run` of `new` lack (records of `size` octets, keys of `width`).
 
     Consecutive CRLs share nearly all their entries, so a block of records is compared at
     once (one bytes comparison, in C) and merged key by key only where the blocks differ.
@@ -160,36 +164,13 @@ def _missing_in_run(
         stop = min(i + block, old_end)
         while i < stop:
             key = old[i : i + width]
-            if j >= new_end or key < new[j : j + width]:
+            other = new[j : j + width] if j < new_end else None
+            if other is None or key < other:
                 missing.append(key)
                 i += size
-            elif key == new[j : j + width]:
+            elif key == other:
                 i += size
                 j += size
             else:
                 j += size
-    return missing
-
-
-def missing_keys(older: list[bytes], newer: list[bytes]) -> list[bytes]:
-    """The keys of sorted `older` that sorted `newer` lacks (`_missing_in_runs` for lists
-    of keys, used when the two indexes have different key widths)."""
-    missing: list[bytes] = []
-    i = j = 0
-    old_count, new_count = len(older), len(newer)
-    while i < old_count:
-        if older[i : i + _BLOCK] == newer[j : j + _BLOCK]:
-            i += _BLOCK
-            j += _BLOCK
-            continue
-        stop = min(i + _BLOCK, old_count)
-        while i < stop:
-            if j >= new_count or older[i] < newer[j]:
-                missing.append(older[i])
-                i += 1
-            elif older[i] == newer[j]:
-                i += 1
-                j += 1
-            else:
-                j += 1
     return missing
