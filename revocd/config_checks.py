@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from revocd.eku import allows_ocsp_signing
 from revocd.errors import ConfigError
 from revocd.units import DURATION_HINT, parse_duration, parse_size
 
@@ -452,11 +452,7 @@ def check_delegated_responder(
             f"is not issued by {issuer.subject.rfc4514_string()}: a delegated responder "
             "certificate must be signed by the issuer it answers for",
         )
-    try:
-        usages = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        usages = x509.ExtendedKeyUsage([])
-    if ExtendedKeyUsageOID.OCSP_SIGNING not in usages:
+    if not allows_ocsp_signing(responder):
         problems.add(
             key,
             "lacks the id-kp-OCSPSigning extended key usage, so OCSP clients will not accept "

@@ -41,8 +41,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, OCSPExtensionOID, SignatureAlgorithmOID
+from cryptography.x509.oid import OCSPExtensionOID, SignatureAlgorithmOID
 
+from revocd.eku import allows_ocsp_signing
 from revocd.errors import Rejected
 from revocd.evidence import RejectReason, RevocationReason
 from revocd.model import ocsp_hashes
@@ -261,11 +262,7 @@ def check_delegation(
             f"responder certificate {who} was not issued by the issuer "
             f"{issuer.subject.rfc4514_string()}",
         ) from None
-    try:
-        usages = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        usages = x509.ExtendedKeyUsage([])
-    if ExtendedKeyUsageOID.OCSP_SIGNING not in usages:
+    if not allows_ocsp_signing(responder):
         raise Rejected(
             RejectReason.SIGNER_NOT_AUTHORIZED,
             f"responder certificate {who} lacks the id-kp-OCSPSigning extended key usage",

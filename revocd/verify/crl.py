@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier, SignatureAlgorithmOID
 
 from revocd.der import DerError, ReadOnlyBytes, Tlv, children, encode_tlv, expect
@@ -253,6 +255,19 @@ def _oids(prefix: str) -> frozenset[ObjectIdentifier]:
     )
 
 
+def _dsa_public_key_type() -> type[dsa.DSAPublicKey] | None:
+    """DSA public keys, while the installed cryptography still has them. cryptography 51
+    deprecated DSA (FIPS 186-5 no longer approves it for signing) and warns on first use
+    of its names, which this process must not turn into a failure at import: a CA that
+    still signs CRLs with DSA is verified until cryptography drops it, and its CRLs are
+    refused after that (a key type revocd does not verify with)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return getattr(dsa, "DSAPublicKey", None)
+
+
+_DSA_PUBLIC_KEY = _dsa_public_key_type()
+
 # The key type decides how the signature is checked, so the algorithm must name that key
 # type: an "RSA" CRL carrying an ECDSA signature is not what the CA said it signed.
 _ALGORITHMS_FOR_KEY: tuple[tuple[type, frozenset[ObjectIdentifier]], ...] = (
@@ -260,7 +275,7 @@ _ALGORITHMS_FOR_KEY: tuple[tuple[type, frozenset[ObjectIdentifier]], ...] = (
     (ec.EllipticCurvePublicKey, _oids("ECDSA_")),
     (ed25519.Ed25519PublicKey, frozenset({SignatureAlgorithmOID.ED25519})),
     (ed448.Ed448PublicKey, frozenset({SignatureAlgorithmOID.ED448})),
-    (dsa.DSAPublicKey, _oids("DSA_")),
+    *([(_DSA_PUBLIC_KEY, _oids("DSA_"))] if _DSA_PUBLIC_KEY is not None else []),
 )
 
 
@@ -293,7 +308,7 @@ def verify_with_key(
         key.verify(signature, data, ec.ECDSA(hashed))
     elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         key.verify(signature, data)
-    elif isinstance(key, dsa.DSAPublicKey):
+    elif _DSA_PUBLIC_KEY is not None and isinstance(key, _DSA_PUBLIC_KEY):
         assert hashed is not None
         key.verify(signature, data, hashed)
     else:
