@@ -21,10 +21,10 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import formatdate
-from typing import cast
+from typing import TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -34,12 +34,28 @@ from revocd.clock import Clock
 from revocd.metrics import Metrics
 from revocd.ocsp.responder import Reply, Responder
 from revocd.web import keys
-from revocd.web.ocsp_routes import HEADERS, RESPONDER, STATUS_LABELS, HeaderCache, decode_get
+from revocd.web.ocsp_routes import (
+    CACHE_CONTROL,
+    HEADERS,
+    RESPONDER,
+    STATUS_LABELS,
+    HeaderCache,
+    decode_get,
+    max_age,
+)
 
 log = structlog.get_logger("revocd.web")
 HEAD_LIMIT = 8192  # a GET of the largest request this path serves fits well inside
 MAX_HEADER_LINES = 32
 IDLE_TIMEOUT = 3630.0  # aiohttp's keepalive_timeout: a kept-alive front idles as long
+# How often a site looks for fronts idle past IDLE_TIMEOUT: one timer per site, not one per
+# connection (a timer per connection cost about 8% of the requests answered per second
+# with a new connection per request)
+IDLE_SWEEP = 60.0
+# Entries in each process's caches of parsed heads and of rendered header lines: both are
+# rebuilt from the next requests when cleared, and hold what the pre-signed responses
+# (Responder's max_presigned, 100,000) are asked for most
+CACHE_LIMIT = 32_768
 # On shutdown, how long a connection that has not yet sent its request may take to send it
 # (clients send it right after connecting; it is answered, then the connection closes).
 DRAIN_GRACE = 1.0
@@ -71,6 +87,8 @@ _ESCAPES = frozenset({b"%2F", b"%2f", b"%2B", b"%2b", b"%3D", b"%3d"})
 _VISIBLE = frozenset(range(0x20, 0x7F)) | {0x09}
 _REASON = {b"HTTP/1.1": b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0": b"HTTP/1.0 200 OK\r\n"}
 _SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
+_CACHE_CONTROL = f"Cache-Control: {CACHE_CONTROL}\r\n".encode()
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +180,35 @@ class _Dates:
         return self._line
 
 
+class _Bounded(dict[bytes, _V]):
+    """A dictionary that empties itself when full: what it held comes back from the
+    requests that follow, so no eviction order is worth its cost on the hot path."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def keep(self, key: bytes, value: _V) -> _V:
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class HotPath:
     """What a front needs: the responder's pre-signed replies, the GET route's caching
-    headers, the clock and metrics, and aiohttp's handler factory for everything else."""
+    headers, the clock and metrics, and aiohttp's handler factory for everything else.
+
+    Relying parties send the same heads over and over (nginx asks again for the same
+    certificate, byte for byte), so a head is parsed and its base64 decoded once, and the
+    header lines that depend on the response bytes alone are rendered once per response.
+    What may change between two identical requests is still decided on each: whether the
+    pre-signed response is still in force (`Responder.presigned_reply`), max-age (from the
+    clock) and Date. Measured with a new connection per request: about 20% more requests
+    answered per second, the median latency 25% lower (docs/decisions/0007)."""
 
     responder: Responder
     headers: HeaderCache
@@ -173,6 +216,8 @@ class HotPath:
     metrics: Metrics
     delegate: Callable[[], asyncio.Protocol]
     dates: _Dates
+    heads: _Bounded[tuple[HotRequest, bytes]] = field(default_factory=lambda: _Bounded(CACHE_LIMIT))
+    lines: _Bounded[bytes] = field(default_factory=lambda: _Bounded(CACHE_LIMIT))
 
     @classmethod
     def of(cls, runner: web.AppRunner) -> HotPath | None:
@@ -184,12 +229,23 @@ class HotPath:
             app[RESPONDER], app[HEADERS], app[keys.CLOCK], app[keys.METRICS], server, _Dates()
         )
 
-    def answer(self, request: HotRequest) -> bytes | None:
-        """The whole HTTP response, or None when aiohttp must answer."""
-        started = time.perf_counter()
+    def request_for(self, head: bytes) -> tuple[HotRequest, bytes] | None:
+        """The request in `head` and the OCSP request its target decodes to; None when
+        aiohttp must answer (`parse_head`, `decode_get`: both depend on the bytes alone)."""
+        known = self.heads.get(head)
+        if known is not None:
+            return known
+        request = parse_head(head)
+        if request is None:
+            return None
         data = decode_get(request.target)
         if data is None:
             return None
+        return self.heads.keep(head, (request, data))
+
+    def answer(self, request: HotRequest, data: bytes) -> bytes | None:
+        """The whole HTTP response to `data`, or None when aiohttp must answer."""
+        started = time.perf_counter()
         now = self.clock.now()
         reply = self.responder.presigned_reply(data, now)
         if reply is None or not reply.cacheable or reply.next_update is None:
@@ -201,12 +257,22 @@ class HotPath:
         return response
 
     def _render(self, reply: Reply, request: HotRequest, now: datetime) -> bytes:
-        headers = self.headers.for_reply(reply, now)
+        """aiohttp's response, byte for byte but the Date: the GET route's headers in
+        their order (Cache-Control first, the only one the clock changes), then those
+        aiohttp adds."""
+        lines = self.lines.get(reply.body)
+        if lines is None:
+            headers = self.headers.for_reply(reply, now)
+            del headers["Cache-Control"]
+            rendered = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            lines = self.lines.keep(
+                reply.body, b"%sContent-Length: %d\r\n" % (rendered.encode(), len(reply.body))
+            )
         return b"".join(
             (
                 _REASON[request.version],
-                "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode(),
-                b"Content-Length: %d\r\n" % len(reply.body),
+                _CACHE_CONTROL % max_age(reply, now),
+                lines,
                 self.dates.line(),
                 _SERVER,
                 request.connection_header,
@@ -216,15 +282,35 @@ class HotPath:
         )
 
 
-class _Fronts:
-    """One site's live fronts, and whether the site is shutting down."""
+class Fronts:
+    """One site's live fronts, whether the site is shutting down, and the sweep that
+    closes fronts idle for `idle_timeout` seconds (checked every `sweep` seconds, so a
+    front may idle up to one sweep longer)."""
 
-    __slots__ = ("_empty", "draining", "live")
+    __slots__ = ("_empty", "_sweeping", "draining", "idle_timeout", "live", "sweep")
 
-    def __init__(self) -> None:
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT, sweep: float = IDLE_SWEEP) -> None:
         self.live: set[HotGet] = set()
         self.draining = False
+        self.idle_timeout = idle_timeout
+        self.sweep = sweep
         self._empty: asyncio.Event | None = None
+        self._sweeping: asyncio.TimerHandle | None = None
+
+    def start_sweeping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweeping = loop.call_later(self.sweep, self.close_idle)
+
+    def close_idle(self, now: float | None = None) -> None:
+        """Close every front idle for idle_timeout seconds or more at loop time `now`
+        (default: the loop's time now)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time() if now is None else now
+        for front in list(self.live):
+            if front.idle_since() + self.idle_timeout <= now:
+                front.close()
+        if self._sweeping is not None:
+            self._sweeping = loop.call_later(self.sweep, self.close_idle)
 
     def add(self, front: HotGet) -> None:
         self.live.add(front)
@@ -239,6 +325,9 @@ class _Fronts:
         its request answered `grace` seconds to send it and be answered (then closed):
         closing it unanswered would fail a request the client has every right to send."""
         self.draining = True
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            self._sweeping = None
         for front in list(self.live):
             front.close_if_idle()
         if self.live:
@@ -256,14 +345,13 @@ class HotGet(asyncio.Protocol):
         "_answered",
         "_buffer",
         "_fronts",
-        "_idle",
         "_last",
         "_path",
         "_paused",
         "_transport",
     )
 
-    def __init__(self, path: HotPath, fronts: _Fronts) -> None:
+    def __init__(self, path: HotPath, fronts: Fronts) -> None:
         self._path = path
         self._fronts = fronts
         self._transport: asyncio.Transport | None = None
@@ -271,14 +359,11 @@ class HotGet(asyncio.Protocol):
         self._paused = False
         self._answered = False
         self._last = 0.0
-        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._fronts.add(self)
-        loop = asyncio.get_running_loop()
-        self._last = loop.time()
-        self._idle = loop.call_at(self._last + IDLE_TIMEOUT, self._check_idle)
+        self._last = asyncio.get_running_loop().time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
@@ -298,9 +383,13 @@ class HotGet(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def idle_since(self) -> float:
+        """The loop time of the connection's last answer (or of its start)."""
+        return self._last
+
     def close_if_idle(self) -> None:
         """Shutdown: a kept-alive connection between requests closes now (RFC 9112 9.3.1:
-        its client retries); any other waits for its request (`_Fronts.drain`)."""
+        its client retries); any other waits for its request (`Fronts.drain`)."""
         if self._answered and not self._buffer:
             self.close()
 
@@ -317,11 +406,15 @@ class HotGet(asyncio.Protocol):
                     return
                 self._buffer = buffer
                 return
-            request = parse_head(buffer[:end]) if end <= HEAD_LIMIT else None
-            if request is not None and self._fronts.draining:
+            known = self._path.request_for(buffer[:end]) if end <= HEAD_LIMIT else None
+            if known is None:
+                self._hand_over(buffer)
+                return
+            request, ocsp_request = known
+            if self._fronts.draining:
                 request = _last_on_connection(request)
-            response = None if request is None else self._answer(request)
-            if request is None or response is None:
+            response = self._answer(request, ocsp_request)
+            if response is None:
                 self._hand_over(buffer)
                 return
             transport.write(response)
@@ -334,9 +427,9 @@ class HotGet(asyncio.Protocol):
             buffer = buffer[end + 4 :]
         self._buffer = b""
 
-    def _answer(self, request: HotRequest) -> bytes | None:
+    def _answer(self, request: HotRequest, ocsp_request: bytes) -> bytes | None:
         try:
-            return self._path.answer(request)
+            return self._path.answer(request, ocsp_request)
         except Exception:  # a bug here must cost speed, never an answer: aiohttp answers
             log.exception("hot_path_failed", target=request.target[:64])
             return None
@@ -356,20 +449,9 @@ class HotGet(asyncio.Protocol):
             transport.resume_reading()
         handler.data_received(received)
 
-    def _check_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = self._last + IDLE_TIMEOUT
-        if loop.time() >= due:
-            self.close()
-        else:
-            self._idle = loop.call_at(due, self._check_idle)
-
     def _forget(self) -> None:
         self._fronts.discard(self)
         self._transport = None
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
 
 
 def _may_become_hot(partial: bytes) -> bool:
@@ -399,10 +481,16 @@ class HotSite(web.SockSite):
 
     __slots__ = ("_fronts", "_path")
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, path: HotPath) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        sock: socket.socket,
+        path: HotPath,
+        fronts: Fronts | None = None,
+    ) -> None:
         super().__init__(runner, sock)
         self._path = path
-        self._fronts = _Fronts()
+        self._fronts = fronts or Fronts()
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -410,6 +498,7 @@ class HotSite(web.SockSite):
         self._server = await asyncio.get_running_loop().create_server(
             lambda: HotGet(path, fronts), sock=self._sock, backlog=self._backlog
         )
+        fronts.start_sweeping()
 
     async def stop(self) -> None:
         await super().stop()  # accepts no more; the connections already accepted drain

@@ -129,12 +129,20 @@ async def get(request: web.Request) -> web.Response:
     return web.Response(body=reply.body, headers=headers)
 
 
+CACHE_CONTROL = "max-age=%d, public, no-transform, must-revalidate"
+
+
+def max_age(reply: Reply, now: datetime) -> int:
+    """Whole seconds until the reply's nextUpdate, rounded down: never past it."""
+    assert reply.next_update is not None
+    return max(0, int((reply.next_update - now).total_seconds()))
+
+
 def caching_headers(reply: Reply, now: datetime) -> dict[str, str]:
     assert reply.next_update is not None
     assert reply.this_update is not None
-    max_age = max(0, int((reply.next_update - now).total_seconds()))
     return {
-        "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+        "Cache-Control": CACHE_CONTROL % max_age(reply, now),
         "Last-Modified": format_datetime(reply.this_update, usegmt=True),
         "Expires": format_datetime(reply.next_update, usegmt=True),
         "ETag": '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"',
@@ -158,9 +166,8 @@ class HeaderCache:
                 self._static.clear()  # rebuilt from the requests that come next
             self._static[reply.body] = (full["Last-Modified"], full["Expires"], full["ETag"])
             return {**full, "Content-Type": CONTENT_TYPE}
-        max_age = max(0, int((reply.next_update - now).total_seconds()))
         return {
-            "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+            "Cache-Control": CACHE_CONTROL % max_age(reply, now),
             "Last-Modified": static[0],
             "Expires": static[1],
             "ETag": static[2],

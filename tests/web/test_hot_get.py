@@ -28,7 +28,7 @@ from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer
 from revocd.status.board import SourceBoard
 from revocd.web.app import make_app
-from revocd.web.hot_get import HotPath, HotSite, parse_head, start_site
+from revocd.web.hot_get import IDLE_TIMEOUT, Fronts, HotPath, HotSite, parse_head, start_site
 from revocd.web.ocsp_routes import HEADERS, RESPONDER
 from tests.ocsp.test_responses_property import CA, CACHE, NOW, POLICY
 from tests.ocsp.test_responses_property import RESPONDER as RESPONDER_CA
@@ -52,6 +52,7 @@ class Pair:
     metrics: Metrics
     site: HotSite
     path: HotPath
+    fronts: Fronts
     handovers: list[int] = field(default_factory=list)  # one entry per connection handed over
 
 
@@ -104,7 +105,8 @@ async def serving() -> AsyncIterator[Pair]:
         return server()
 
     counted = HotPath(path.responder, path.headers, path.clock, metrics, counting, path.dates)
-    site = HotSite(hot_runner, hot_sock, counted)
+    fronts = Fronts()
+    site = HotSite(hot_runner, hot_sock, counted, fronts)
     await site.start()
     made = Pair(
         reference_sock.getsockname()[1],
@@ -112,6 +114,7 @@ async def serving() -> AsyncIterator[Pair]:
         metrics,
         site,
         counted,
+        fronts,
         handovers,
     )
     # the first GET signs (a miss, aiohttp's to answer); later ones are pre-signed
@@ -333,6 +336,45 @@ async def test_shutdown_closes_kept_alive_connections(pair):
     await pair.site.stop()  # what runner.cleanup does first on SIGTERM
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+async def test_kept_alive_connections_close_after_the_idle_timeout(pair):
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", pair.hot)
+    writer.write(get(TARGET))
+    await read_response(reader)
+    answered = loop.time()
+    pair.fronts.close_idle(answered + IDLE_TIMEOUT - 1)
+    writer.write(get(TARGET))  # still open: answered again
+    head, _ = await asyncio.wait_for(read_response(reader), 10)
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    pair.fronts.close_idle(loop.time() + IDLE_TIMEOUT)
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert pair.handovers == []
+
+
+async def test_each_hot_answer_follows_the_clock(pair):
+    """Heads and rendered lines are cached, freshness is not: max-age counts down with
+    the clock, and a response past its nextUpdate is not the hot path's to give."""
+
+    def max_age(response: bytes) -> int:
+        line = next(x for x in response.split(b"\r\n") if x.startswith(b"Cache-Control:"))
+        return int(line.split(b"max-age=")[1].split(b",")[0])
+
+    first = await exchange(pair.hot, get(TARGET))
+    clock = pair.path.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(seconds=10)
+    later = await exchange(pair.hot, get(TARGET))
+    assert max_age(later[0]) == max_age(first[0]) - 10
+    assert later[0].split(b"\r\n\r\n")[1] == first[0].split(b"\r\n\r\n")[1]
+    assert pair.handovers == []
+    clock.advance(seconds=max_age(later[0]) + 1)
+    expired = await exchange(pair.hot, get(TARGET))
+    assert pair.handovers == [1]  # aiohttp's route signed a new response
+    assert expired[0].split(b"\r\n\r\n")[1] != first[0].split(b"\r\n\r\n")[1]
+    assert max_age(expired[0]) > 0
 
 
 @pytest.mark.parametrize(
