@@ -98,7 +98,8 @@ def test_multi_stage_on_python_311_slim():
     assert len(built) >= 2
     assert {s.base for s in built} == {"python:3.11-slim"}
     build = built[0]
-    assert any("pip install ." in run for run in build.every("RUN"))
+    # the tested dependency versions, as `make test` installs them
+    assert any("pip install -c constraints.txt ." in run for run in build.every("RUN"))
     copied = " ".join(final().every("COPY"))
     assert f"--from={build.name}" in copied
     assert not any("pip install" in run for run in final().every("RUN")), "no build in runtime"
