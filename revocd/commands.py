@@ -343,6 +343,7 @@ _COLOURS = {
     "fresh": "32",
     "ok": "32",
     "stale": "33",
+    "expiring": "1;33",  # the grace is ending: louder than stale, still answering
     "behind": "33",
     "unknown": "2",
     "none": "2",
@@ -385,8 +386,9 @@ def status_table(body: dict[str, Any], *, colour: bool) -> tuple[list[str], int]
                     if source.get("failing"):
                         worst = 1
                 else:
+                    # `state` adds `expiring` (older daemons send `freshness` alone)
                     state = (
-                        source["freshness"]
+                        source.get("state", source["freshness"])
                         + (" failing" if source.get("failing") else "")
                         + (" behind" if source.get("behind") else "")
                     )

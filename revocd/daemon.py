@@ -290,6 +290,7 @@ def build_app(config: Config, overrides: Overrides | None = None) -> web.Applica
         responder=(responder := build_responder(config, cache, answers, signers)),
         exposition=replicas.scrape if replicas is not None else None,
         answers=answers,
+        expiring_before=config.alerts.expiring_before,
     )
     if replicas is not None:
         app[REPLICAS] = replicas

@@ -295,6 +295,7 @@ class Reloader:
             for issuer, policy, item in restored:
                 self._upstream.restore(issuer, policy, item.answer, item.url)
         self._events.expiring_before = new.alerts.expiring_before
+        self._partners.expiring_before = new.alerts.expiring_before
         self._events.failing_after = new.alerts.failing_after
         added = set(changes.sources_added)
         self._events.upstream_sources(

@@ -589,6 +589,7 @@ async def _serve_replica(spec: ReplicaSpec, conn: Connection, sockets: list[sock
         responder=build_responder(config, cache, answers, signer_of_record=signatures.ask),
         exposition=exposition,
         answers=answers,
+        expiring_before=config.alerts.expiring_before,
     )
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()

@@ -76,6 +76,22 @@ def test_colours_mark_states_without_moving_the_columns():
         assert visible == before
 
 
+def test_an_expiring_source_says_so_louder_than_stale_and_still_exits_zero():
+    source = {
+        "type": "crl",
+        "url": "http://pki.acme.example/issuing.crl",
+        "freshness": "stale",
+        "state": "expiring",
+        "failing": False,
+    }
+    body = {"partners": [{"name": "acme", "issuers": [{"name": "i", "sources": [source]}]}]}
+    plain, worst = status_table(body, colour=False)
+    assert "expiring" in plain[1]
+    coloured, _ = status_table(body, colour=True)
+    assert "\x1b[1;33mexpiring\x1b[0m" in coloured[1]
+    assert worst == 0  # still answering: the alert says it, the exit code is for outages
+
+
 def test_a_healthy_federation_exits_zero():
     healthy = {"partners": [BODY["partners"][0] | {"issuers": []}]}
     assert status_table(healthy, colour=False)[1] == 0

@@ -217,11 +217,13 @@ async def status_batch(request: web.Request) -> web.Response:
 
 async def partners(request: web.Request) -> web.Response:
     app = request.app
+    partners = app[keys.PARTNERS]
     body = partners_json(
-        app[keys.PARTNERS].current,
+        partners.current,
         app[keys.CACHE],
         app[keys.BOARD],
         app[keys.CLOCK].now(),
+        partners.expiring_before,
         app[keys.ANSWERS].health,
     )
     return web.json_response(body)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import generate_latest
 
 from revocd.clock import Clock
+from revocd.events import DEFAULT_EXPIRING_BEFORE
 from revocd.metrics import Metrics
 from revocd.model import Partner
 from revocd.ocsp.responder import Responder
@@ -32,13 +34,15 @@ def make_app(
     responder: Responder | None = None,
     exposition: Callable[[], Awaitable[bytes]] | None = None,
     answers: Answers | None = None,
+    expiring_before: timedelta = DEFAULT_EXPIRING_BEFORE,
 ) -> web.Application:
-    """`answers`: CRL evidence combined with upstream OCSP (default: CRL evidence alone)."""
+    """`answers`: CRL evidence combined with upstream OCSP (default: CRL evidence alone).
+    `expiring_before`: `[alerts] expiring_before`, when a source counts as `expiring`."""
     app = web.Application(middlewares=[json_errors], client_max_size=client_max_size)
     app[keys.CACHE] = cache
     app[keys.BOARD] = board
     app[keys.CLOCK] = clock
-    app[keys.PARTNERS] = keys.Partners(partners)
+    app[keys.PARTNERS] = keys.Partners(partners, expiring_before)
     app[keys.METRICS] = metrics
     app[keys.ANSWERS] = answers or Answers(cache, {})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from revocd.evidence import CrlMeta, RevocationReason
@@ -11,7 +11,7 @@ from revocd.serials import serial_hex
 from revocd.status.answer import Answer
 from revocd.status.board import SourceBoard, SourceState
 from revocd.status.cache import StatusCache
-from revocd.status.freshness import freshness
+from revocd.status.freshness import condition, freshness
 from revocd.upstream.health import HealthBoard, SourceHealth
 
 
@@ -66,12 +66,18 @@ def _meta_fields(meta: CrlMeta | None) -> dict[str, Any]:
     }
 
 
-def source_json(state: SourceState, partner: Partner, now: datetime) -> dict[str, Any]:
+def source_json(
+    state: SourceState, partner: Partner, now: datetime, expiring_before: timedelta
+) -> dict[str, Any]:
+    """`state` is `freshness` with `expiring` (the last `expiring_before` of the grace):
+    what the alerts, the metrics and the page call the source."""
     meta = state.meta
+    next_update, grace = (meta.next_update if meta else None), partner.policy.grace
     return {
         "type": state.source.kind.value,
         "url": state.source.url,
-        "freshness": freshness(meta.next_update if meta else None, now, partner.policy.grace).value,
+        "freshness": freshness(next_update, now, grace).value,
+        "state": condition(next_update, now, grace, expiring_before).value,
         "failing": state.failing,
         "behind": state.behind,
         "last_success": iso(state.last_success),
@@ -83,11 +89,15 @@ def source_json(state: SourceState, partner: Partner, now: datetime) -> dict[str
 
 
 def ocsp_source_json(
-    state: SourceState, partner: Partner, now: datetime, health: SourceHealth | None
+    state: SourceState,
+    partner: Partner,
+    now: datetime,
+    expiring_before: timedelta,
+    health: SourceHealth | None,
 ) -> dict[str, Any]:
     """An upstream OCSP source: the CRL source's fields (no CRL: freshness none), with its
     health (`ok`, `failing`, `unknown`: not asked yet) from real queries and probes."""
-    out = source_json(state, partner, now)
+    out = source_json(state, partner, now, expiring_before)
     if health is None:  # upstream not running (yet): say nothing we do not know
         return {**out, "health": "unknown", "reason": None}
     return {
@@ -107,6 +117,7 @@ def partners_json(
     cache: StatusCache,
     board: SourceBoard,
     now: datetime,
+    expiring_before: timedelta,
     health: HealthBoard | None = None,
 ) -> dict[str, Any]:
     out = []
@@ -126,10 +137,14 @@ def partners_json(
                     "sticky_count": len(evidence.sticky),
                     "sources": [
                         ocsp_source_json(
-                            board.get(s), partner, now, health.get(s) if health else None
+                            board.get(s),
+                            partner,
+                            now,
+                            expiring_before,
+                            health.get(s) if health else None,
                         )
                         if s.kind is SourceKind.OCSP
-                        else source_json(board.get(s), partner, now)
+                        else source_json(board.get(s), partner, now, expiring_before)
                         for s in sources
                     ],
                 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -15,11 +16,14 @@ from revocd.upstream.answers import Answers
 
 
 class Partners:
-    """The configured partners. A reload replaces `current` (one assignment); routes read
-    it per request, so each request sees one partner list, the old or the new."""
+    """The configured partners, and `[alerts] expiring_before` (when a source counts as
+    `expiring`, on the page as in the alerts). A reload replaces each (one assignment);
+    routes read them per request, so each request sees one partner list, the old or the
+    new."""
 
-    def __init__(self, partners: tuple[Partner, ...]) -> None:
+    def __init__(self, partners: tuple[Partner, ...], expiring_before: timedelta) -> None:
         self.current = partners
+        self.expiring_before = expiring_before
 
 
 CACHE: web.AppKey[StatusCache] = web.AppKey("cache", StatusCache)

@@ -113,8 +113,14 @@ async def openapi(_: web.Request) -> web.Response:
 async def page(request: web.Request) -> web.Response:
     app = request.app
     now = app[keys.CLOCK].now()
+    partners = app[keys.PARTNERS]
     data = partners_json(
-        app[keys.PARTNERS].current, app[keys.CACHE], app[keys.BOARD], now, app[keys.ANSWERS].health
+        partners.current,
+        app[keys.CACHE],
+        app[keys.BOARD],
+        now,
+        partners.expiring_before,
+        app[keys.ANSWERS].health,
     )
     text = render_page(data, now, refresh_interval(request.query.get("refresh")))
     # the CSP allows exactly the page's own inline style and script (by hash): see page.py

@@ -107,7 +107,7 @@ def _state(source: dict[str, Any]) -> tuple[str, str]:
     """(badge class, badge text): a CRL source's freshness, an OCSP source's health."""
     if source["type"] == "ocsp" and "health" in source:
         return source["health"], f"ocsp {source['health']}"
-    return source["freshness"], source["freshness"]
+    return source["state"], source["state"]
 
 
 def _error(source: dict[str, Any], reason: str | None, now: datetime) -> str:

@@ -61,9 +61,10 @@ async def test_a_source_shows_its_times_relative_to_the_clock(client: Client) ->
     [
         (timedelta(hours=21, minutes=48), "fresh", "in 12m", "in 1h 12m"),
         (timedelta(hours=22, minutes=30), "stale", "30m ago", "in 30m"),
+        (timedelta(hours=22, minutes=50), "expiring", "50m ago", "in 10m"),
         (timedelta(hours=23, minutes=0, seconds=5), "expired", "1h ago", "5s ago"),
     ],
-    ids=["fresh", "stale", "expired"],
+    ids=["fresh", "stale", "expiring", "expired"],
 )
 async def test_the_state_follows_the_clock(
     client: Client, world: World, after: timedelta, state: str, next_update: str, grace_end: str

@@ -34,6 +34,7 @@ from tests.web.conftest import ACME_MIRROR, ACME_URL, GLOBEX_URL, NEXT_UPDATE, W
 # the page's colours (templates/page.css), as computed styles
 GREEN = "rgb(42, 125, 42)"
 AMBER = "rgb(240, 176, 0)"
+ORANGE = "rgb(194, 65, 12)"  # expiring: the grace is ending, more urgent than stale
 RED = "rgb(176, 0, 32)"
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -141,6 +142,10 @@ def test_a_stale_partner_is_shown_as_stale_when_the_clock_moves(
     assert acme["grace ends"].startswith("in 50m")
     assert "1 stale" in browser.find_element(By.ID, "summary").text
     screenshot(browser, tmp_path / "stale.png")
+
+    world.clock.set(NEXT_UPDATE + timedelta(minutes=50))
+    wait(browser).until(lambda b: table(b)[ACME_URL]["state"] == "expiring")
+    assert table(browser)[ACME_URL]["colour"] == ORANGE
 
     world.clock.set(NEXT_UPDATE + timedelta(hours=1))
     wait(browser).until(lambda b: table(b)[ACME_URL]["state"] == "expired")

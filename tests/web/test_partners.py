@@ -14,6 +14,7 @@ from revocd.clock import ManualClock
 from revocd.metrics import Metrics
 from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
+from revocd.web import keys
 from revocd.web.app import make_app
 from tests.support.pki import T0
 from tests.web.conftest import (
@@ -82,6 +83,7 @@ async def test_a_source_that_never_answered(client: Client) -> None:
         "type": "crl",
         "url": GLOBEX_URL,
         "freshness": "none",
+        "state": "none",
         "failing": False,
         "behind": False,
         "last_success": None,
@@ -117,6 +119,7 @@ async def test_source_state_from_the_board(client: Client, world: World) -> None
     mirror = sources[ACME_MIRROR]
     assert {k: mirror[k] for k in mirror if k not in ("type", "url")} == {
         "freshness": "fresh",
+        "state": "fresh",
         "failing": True,
         "behind": True,
         "last_success": "2025-12-31T00:00:00Z",
@@ -161,6 +164,36 @@ async def test_freshness_follows_the_clock(
     assert (sources[ACME_URL]["freshness"], sources[ACME_MIRROR]["freshness"]) == (primary, mirror)
     assert body["partners"][0]["issuers"][0]["freshness"] == primary
     assert body["checked_at"] == (T0 + at).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("at", "expiring_before", "freshness", "state"),
+    [
+        (timedelta(hours=3, minutes=30), timedelta(minutes=15), "stale", "stale"),
+        (timedelta(hours=3, minutes=50), timedelta(minutes=15), "stale", "expiring"),
+        (timedelta(hours=3, minutes=35), timedelta(minutes=30), "stale", "expiring"),
+        (timedelta(hours=4), timedelta(minutes=15), "expired", "expired"),
+    ],
+    ids=["stale", "expiring", "expiring-after-a-reload", "expired"],
+)
+async def test_state_is_freshness_with_expiring(
+    client: Client,
+    world: World,
+    at: timedelta,
+    expiring_before: timedelta,
+    freshness: str,
+    state: str,
+) -> None:
+    """`state` names the source as the alerts do: `expiring` in the last `[alerts]
+    expiring_before` of the grace (1 h here), from the value a reload last assigned."""
+    world.board.update(
+        world.source("acme-issuing", ACME_MIRROR),
+        meta=replace(acme_meta(), source_url=ACME_MIRROR, next_update=T0 + timedelta(hours=3)),
+    )
+    world.app[keys.PARTNERS].expiring_before = expiring_before  # what a reload assigns
+    world.clock.set(T0 + at)
+    mirror = by_url(await partners(client))[ACME_MIRROR]
+    assert (mirror["freshness"], mirror["state"]) == (freshness, state)
 
 
 async def test_page_lists_every_partner_issuer_and_source(client: Client, world: World) -> None:
