@@ -27,6 +27,7 @@ from revocd.metrics import Metrics
 from revocd.ocsp.responder import Responder, ResponderPolicy
 from revocd.ocsp.signing import Signer
 from revocd.status.board import SourceBoard
+from revocd.web import hot_get
 from revocd.web.app import make_app
 from revocd.web.hot_get import IDLE_TIMEOUT, Fronts, HotPath, HotSite, parse_head, start_site
 from revocd.web.ocsp_routes import HEADERS, RESPONDER
@@ -336,6 +337,23 @@ async def test_shutdown_closes_kept_alive_connections(pair):
     await pair.site.stop()  # what runner.cleanup does first on SIGTERM
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+async def test_a_kept_alive_connection_closes_after_its_last_request(pair, monkeypatch):
+    """After MAX_KEEPALIVE_REQUESTS answers the front says `Connection: close` and
+    closes, so the client's next connection can land on a less busy process."""
+    monkeypatch.setattr(hot_get, "MAX_KEEPALIVE_REQUESTS", 3)
+    answers = await exchange(pair.hot, get(TARGET) * 3, responses=3)
+    assert [b"Connection: close" in a.split(b"\r\n\r\n")[0] for a in answers[:3]] == [
+        False,
+        False,
+        True,
+    ]
+    assert answers[3] == b"closed"
+    assert pair.handovers == []
+    old = await exchange(pair.hot, get(TARGET, "1.0", "Connection: keep-alive") * 3, responses=3)
+    assert [b"Connection: keep-alive" in a for a in old[:3]] == [True, True, False]
+    assert old[3] == b"closed"
 
 
 async def test_kept_alive_connections_close_after_the_idle_timeout(pair):
