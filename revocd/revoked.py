@@ -174,21 +174,11 @@ class RevokedIndex:
             _RUN.pack(n) for n in runs
         )
 
-    def to_bytes(self) -> bytes:
-        """Persistable form: `header()` then the records."""
-        return b"".join((self.header(), self.blob))
-
     @staticmethod
     def read_header(file: IO[bytes]) -> bytes:
         """`header()`, read from `file` (checked by `from_parts`)."""
         start = file.read(3)
         return start + file.read(start[2] * _RUN.size if len(start) == 3 else 0)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RevokedIndex:
-        count = data[2] if len(data) >= 3 else 0
-        start = 3 + count * _RUN.size
-        return cls.from_parts(data[:start], data[start:])
 
     @classmethod
     def from_parts(cls, header: bytes, blob: ReadOnlyBytes) -> RevokedIndex:
