@@ -518,7 +518,7 @@ def main() -> None:
                     mode = MODES[close]
                     label = f"openssl ocsp, {mode}, round {round_number}"
                     results[label] = run_openssl(
-                        pki, index, paths_file, script, args, paths, serials
+                        pki, index, workers, paths_file, script, args, paths, serials
                     )
                     report(label, results[label])
                     label = f"revocd, {mode}, round {round_number}"
@@ -660,6 +660,7 @@ def _round_ratios(results: dict[str, Load], kind: str, rounds: int) -> list[floa
 def run_openssl(
     pki: Pki,
     index: Path,
+    workers: int,
     paths_file: Path,
     script: Path,
     args: argparse.Namespace,
@@ -672,7 +673,7 @@ def run_openssl(
     connection per request; a client's `Connection: close` header makes it stop answering
     altogether, so it is never sent."""
     port = free_port()
-    server = start_openssl(pki, index, port, len(os.sched_getaffinity(0)))
+    server = start_openssl(pki, index, port, workers)
     try:
         wait_for_openssl(server)
         base = f"http://127.0.0.1:{port}/"

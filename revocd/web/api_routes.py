@@ -215,15 +215,18 @@ async def status_batch(request: web.Request) -> web.Response:
     return web.json_response({"results": results})
 
 
-async def partners(request: web.Request) -> web.Response:
-    app = request.app
+def partners_view(app: web.Application, now: datetime) -> dict[str, Any]:
+    """`GET /v1/partners`'s body, which the page (`GET /`) shows too."""
     partners = app[keys.PARTNERS]
-    body = partners_json(
+    return partners_json(
         partners.current,
         app[keys.CACHE],
         app[keys.BOARD],
-        app[keys.CLOCK].now(),
+        now,
         partners.expiring_before,
         app[keys.ANSWERS].health,
     )
-    return web.json_response(body)
+
+
+async def partners(request: web.Request) -> web.Response:
+    return web.json_response(partners_view(request.app, request.app[keys.CLOCK].now()))

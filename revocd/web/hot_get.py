@@ -290,33 +290,31 @@ class HotPath:
 
 class Fronts:
     """One site's live fronts, whether the site is shutting down, and the sweep that
-    closes fronts idle for `idle_timeout` seconds (checked every `sweep` seconds, so a
+    closes fronts idle for IDLE_TIMEOUT seconds (checked every IDLE_SWEEP seconds, so a
     front may idle up to one sweep longer)."""
 
-    __slots__ = ("_empty", "_sweeping", "draining", "idle_timeout", "live", "sweep")
+    __slots__ = ("_empty", "_sweeping", "draining", "live")
 
-    def __init__(self, idle_timeout: float = IDLE_TIMEOUT, sweep: float = IDLE_SWEEP) -> None:
+    def __init__(self) -> None:
         self.live: set[HotGet] = set()
         self.draining = False
-        self.idle_timeout = idle_timeout
-        self.sweep = sweep
         self._empty: asyncio.Event | None = None
         self._sweeping: asyncio.TimerHandle | None = None
 
     def start_sweeping(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._sweeping = loop.call_later(self.sweep, self.close_idle)
+        self._sweeping = asyncio.get_running_loop().call_later(IDLE_SWEEP, self._sweep)
+
+    def _sweep(self) -> None:
+        self.close_idle()
+        self.start_sweeping()
 
     def close_idle(self, now: float | None = None) -> None:
-        """Close every front idle for idle_timeout seconds or more at loop time `now`
+        """Close every front idle for IDLE_TIMEOUT seconds or more at loop time `now`
         (default: the loop's time now)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time() if now is None else now
+        now = asyncio.get_running_loop().time() if now is None else now
         for front in list(self.live):
-            if front.idle_since() + self.idle_timeout <= now:
+            if front.idle_since() + IDLE_TIMEOUT <= now:
                 front.close()
-        if self._sweeping is not None:
-            self._sweeping = loop.call_later(self.sweep, self.close_idle)
 
     def add(self, front: HotGet) -> None:
         self.live.add(front)
@@ -348,9 +346,8 @@ class HotGet(asyncio.Protocol):
     """One accepted connection, until it asks for something only aiohttp answers."""
 
     __slots__ = (
-        "_answered",
+        "_answers",
         "_buffer",
-        "_count",
         "_fronts",
         "_last",
         "_path",
@@ -364,8 +361,7 @@ class HotGet(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
         self._paused = False
-        self._answered = False
-        self._count = 0
+        self._answers = 0  # given on this connection
         self._last = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -398,7 +394,7 @@ class HotGet(asyncio.Protocol):
     def close_if_idle(self) -> None:
         """Shutdown: a kept-alive connection between requests closes now (RFC 9112 9.3.1:
         its client retries); any other waits for its request (`Fronts.drain`)."""
-        if self._answered and not self._buffer:
+        if self._answers and not self._buffer:
             self.close()
 
     def data_received(self, data: bytes) -> None:
@@ -419,15 +415,14 @@ class HotGet(asyncio.Protocol):
                 self._hand_over(buffer)
                 return
             request, ocsp_request = known
-            self._count += 1
-            if self._fronts.draining or self._count >= MAX_KEEPALIVE_REQUESTS:
+            if self._fronts.draining or self._answers + 1 >= MAX_KEEPALIVE_REQUESTS:
                 request = _last_on_connection(request)
             response = self._answer(request, ocsp_request)
             if response is None:
                 self._hand_over(buffer)
                 return
             transport.write(response)
-            self._answered = True
+            self._answers += 1
             self._last = asyncio.get_running_loop().time()
             if not request.keep_alive:
                 self._buffer = b""

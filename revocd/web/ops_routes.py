@@ -15,7 +15,8 @@ from revocd.status.board import SourceBoard
 from revocd.status.cache import StatusCache
 from revocd.status.freshness import Freshness, freshness
 from revocd.web import keys
-from revocd.web.jsonview import error_json, partners_json
+from revocd.web.api_routes import partners_view
+from revocd.web.jsonview import error_json
 from revocd.web.page import PAGE_HEADERS, refresh_interval, render_page
 
 
@@ -111,17 +112,9 @@ async def openapi(_: web.Request) -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    app = request.app
-    now = app[keys.CLOCK].now()
-    partners = app[keys.PARTNERS]
-    data = partners_json(
-        partners.current,
-        app[keys.CACHE],
-        app[keys.BOARD],
-        now,
-        partners.expiring_before,
-        app[keys.ANSWERS].health,
+    now = request.app[keys.CLOCK].now()
+    text = render_page(
+        partners_view(request.app, now), now, refresh_interval(request.query.get("refresh"))
     )
-    text = render_page(data, now, refresh_interval(request.query.get("refresh")))
     # the CSP allows exactly the page's own inline style and script (by hash): see page.py
     return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
